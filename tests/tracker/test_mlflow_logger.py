@@ -1,0 +1,268 @@
+"""TrainingLogger against a real SQLite MLflow store."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tracker import RunStatus, TrainingLogger, WriterConfig
+from trainers.cli import main
+
+FAST = WriterConfig(flush_interval_s=0.05)
+
+
+def history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    client = MlflowClient(tracking_uri=uri)
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def test_every_point_is_stored_once_with_its_value(store_uri):
+    with TrainingLogger("exp", run_name="r", tracking_uri=store_uri, writer_config=FAST) as log:
+        for step in range(1, 2501):
+            log.log_metrics({"train/loss": 1.0 / step, "train/acc": step / 2500}, step=step)
+        log.flush()
+        assert log.points_stored == 5000
+    loss = history(store_uri, log.run_id, "train/loss")
+    assert [s for s, _ in loss] == list(range(1, 2501))
+    assert all(math.isclose(v, 1.0 / s) for s, v in loss)
+    assert len(history(store_uri, log.run_id, "train/acc")) == 2500
+    run = MlflowClient(tracking_uri=store_uri).get_run(log.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "r"
+
+
+def test_params_are_flattened_and_tags_recorded(store_uri):
+    with TrainingLogger(
+        "exp",
+        tracking_uri=store_uri,
+        params={"model": {"hidden_size": 128}, "train": {"lr": 0.001}},
+        tags={"model": "lstm"},
+    ) as log:
+        log.set_tags({"stage": "test"})
+    run = MlflowClient(tracking_uri=store_uri).get_run(log.run_id)
+    assert run.data.params == {"model.hidden_size": "128", "train.lr": "0.001"}
+    assert run.data.tags["model"] == "lstm"
+    assert run.data.tags["stage"] == "test"
+    for key in ("python_version", "torch_version", "mlflow_version", "host"):
+        assert run.data.tags[key]
+    assert run.data.tags["mlflow_version"] == "3.17.2"
+
+
+def test_git_commit_tag_inside_a_checkout(store_uri, tmp_path):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    subprocess.run(
+        ["git", "commit", "-q", "--allow-empty", "-m", "x"],
+        cwd=tmp_path,
+        check=True,
+        env={**os.environ, **env},
+    )
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with TrainingLogger("exp", tracking_uri=store_uri) as log:
+        pass
+    tags = MlflowClient(tracking_uri=store_uri).get_run(log.run_id).data.tags
+    assert tags["mlflow.source.git.commit"] == head
+
+
+def test_non_finite_values_are_stored_as_mlflow_stores_them(store_uri):
+    with TrainingLogger("exp", tracking_uri=store_uri, writer_config=FAST) as log:
+        log.log_metrics({"train/loss": float("nan")}, step=1)
+        log.log_metrics({"train/loss": float("inf")}, step=2)
+        log.log_metrics({"train/loss": 0.5}, step=3)
+    values = history(store_uri, log.run_id, "train/loss")
+    assert [s for s, _ in values] == [1, 2, 3]
+    assert math.isnan(values[0][1])
+    assert values[1][1] > 1e300
+    assert values[2][1] == 0.5
+
+
+def test_resume_appends_to_the_same_run(store_uri):
+    with TrainingLogger("exp", tracking_uri=store_uri, writer_config=FAST) as first:
+        for step in range(1, 11):
+            first.log_metrics({"train/loss": step}, step=step)
+    with TrainingLogger("exp", run_id=first.run_id, tracking_uri=store_uri) as second:
+        for step in range(11, 21):
+            second.log_metrics({"train/loss": step}, step=step)
+    assert second.run_id == first.run_id
+    assert [s for s, _ in history(store_uri, first.run_id, "train/loss")] == list(range(1, 21))
+    assert MlflowClient(tracking_uri=store_uri).get_run(first.run_id).info.status == "FINISHED"
+
+
+def test_resume_into_another_experiment_is_refused(store_uri):
+    with TrainingLogger("exp", tracking_uri=store_uri) as log:
+        pass
+    with pytest.raises(ValueError, match="belongs to experiment 'exp'"):
+        TrainingLogger("other", run_id=log.run_id, tracking_uri=store_uri)
+
+
+def test_exception_ends_the_run_failed_after_flushing(store_uri):
+    with pytest.raises(RuntimeError, match="boom"):
+        with TrainingLogger("exp", tracking_uri=store_uri) as log:
+            log.log_metrics({"train/loss": 1.0}, step=1)
+            raise RuntimeError("boom")
+    assert MlflowClient(tracking_uri=store_uri).get_run(log.run_id).info.status == "FAILED"
+    assert history(store_uri, log.run_id, "train/loss") == [(1, 1.0)]
+
+
+def test_keyboard_interrupt_ends_the_run_killed_after_flushing(store_uri):
+    with pytest.raises(KeyboardInterrupt):
+        with TrainingLogger("exp", tracking_uri=store_uri) as log:
+            log.log_metrics({"train/loss": 1.0}, step=7)
+            raise KeyboardInterrupt
+    assert MlflowClient(tracking_uri=store_uri).get_run(log.run_id).info.status == "KILLED"
+    assert history(store_uri, log.run_id, "train/loss") == [(7, 1.0)]
+
+
+def test_sigterm_ends_the_run_killed_after_flushing(store_uri, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys, time
+        from tracker import TrainingLogger
+        with TrainingLogger("exp", tracking_uri={store_uri!r}) as log:
+            for step in range(1, 101):
+                log.log_metrics({{"train/loss": 1.0}}, step=step)
+            print(log.run_id, flush=True)
+            while True:
+                time.sleep(0.1)
+    """)
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    run_id = proc.stdout.readline().strip()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    assert MlflowClient(tracking_uri=store_uri).get_run(run_id).info.status == "KILLED"
+    assert len(history(store_uri, run_id, "train/loss")) == 100
+
+
+def test_bad_metric_name_raises_in_the_callers_thread(store_uri):
+    with TrainingLogger("exp", tracking_uri=store_uri) as log:
+        with pytest.raises(ValueError, match="invalid metric name 'loss!'"):
+            log.log_metrics({"loss!": 1.0}, step=1)
+        log.log_metrics({"train/loss": 1.0}, step=1)
+    assert history(store_uri, log.run_id, "train/loss") == [(1, 1.0)]
+
+
+def test_step_is_keyword_only_and_required(store_uri):
+    with TrainingLogger("exp", tracking_uri=store_uri) as log:
+        with pytest.raises(TypeError):
+            log.log_metrics({"train/loss": 1.0}, 3)  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            log.log_metrics({"train/loss": 1.0})  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            log.log_metrics({"train/loss": 1.0}, step=None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            log.log_metrics({"train/loss": 1.0}, step=1.5)  # type: ignore[arg-type]
+
+
+def test_several_loggers_open_in_one_process(store_uri):
+    logs = [TrainingLogger("exp", run_name=f"r{i}", tracking_uri=store_uri) for i in range(3)]
+    for step in range(1, 51):
+        for i, log in enumerate(logs):
+            log.log_metrics({"train/loss": i + step / 100}, step=step)
+    for log in logs:
+        log.close()
+    for i, log in enumerate(logs):
+        values = history(store_uri, log.run_id, "train/loss")
+        assert len(values) == 50
+        assert math.isclose(values[0][1], i + 0.01)
+
+
+def test_artifacts_figures_and_dicts_land_in_the_run(store_uri, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    note = tmp_path / "note.txt"
+    note.write_text("hello")
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    with TrainingLogger("exp", tracking_uri=store_uri) as log:
+        log.log_artifact(note, "notes")
+        log.log_figure(fig, "plots/curve.png")
+        log.log_dict({"类别": "财经"}, "report.json")
+        with pytest.raises(ValueError):
+            log.log_dict({"x": 1}, "../outside.json")
+    plt.close(fig)
+    client = MlflowClient(tracking_uri=store_uri)
+    names = {a.path for a in client.list_artifacts(log.run_id)}
+    assert {"notes", "plots", "report.json"} <= names
+    local = client.download_artifacts(log.run_id, "report.json", str(tmp_path))
+    assert "财经" in Path(local).read_text(encoding="utf-8")
+    assert (tmp_path / "mlruns" / "artifacts").is_dir()
+
+
+def _lock(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    conn.execute("BEGIN EXCLUSIVE")
+    return conn
+
+
+def test_store_locked_for_a_while_loses_nothing(store_uri):
+    """The writer outlives a lock longer than MLflow's 20 s SQLite busy timeout, then catches up."""
+    db = Path(store_uri.removeprefix("sqlite:///"))
+    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.1)
+    with TrainingLogger("exp", tracking_uri=store_uri, writer_config=cfg) as log:
+        conn = _lock(db)
+        release = threading.Timer(21.0, conn.execute, args=("COMMIT",))
+        release.start()
+        started = time.monotonic()
+        for step in range(1, 1201):
+            log.log_metrics({"train/loss": step, "lr": 0.1}, step=step)
+        assert time.monotonic() - started < 5, "log_metrics must not block on the locked store"
+        assert log.flush(timeout=60)
+        release.join()
+        assert log._writer.failures >= 1, "the store should have refused at least once"
+    assert len(history(store_uri, log.run_id, "train/loss")) == 1200
+    assert len(history(store_uri, log.run_id, "lr")) == 1200
+
+
+def test_store_that_never_comes_back_is_spooled_and_synced_once(store_uri, tmp_path, capsys):
+    db = Path(store_uri.removeprefix("sqlite:///"))
+    cfg = WriterConfig(flush_interval_s=0.05, close_timeout_s=1.0)
+    log = TrainingLogger("exp", tracking_uri=store_uri, writer_config=cfg)
+    conn = _lock(db)
+    for step in range(1, 301):
+        log.log_metrics({"train/loss": step}, step=step)
+    log.close()
+    assert log.spool_path is not None and log.spool_path.exists()
+    assert "newsdesk sync" in capsys.readouterr().err
+    conn.execute("COMMIT")
+    conn.close()
+
+    assert main(["sync", "--tracking-uri", store_uri]) == 0
+    assert "synced 300 metric points" in capsys.readouterr().out
+    assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == list(range(1, 301))
+    assert main(["sync", "--tracking-uri", store_uri]) == 0
+    assert "nothing to sync" in capsys.readouterr().out
+    assert len(history(store_uri, log.run_id, "train/loss")) == 300
+    assert MlflowClient(tracking_uri=store_uri).get_run(log.run_id).info.status == "FINISHED"
+
+
+def test_closed_logger_refuses_new_points(store_uri):
+    log = TrainingLogger("exp", tracking_uri=store_uri)
+    log.close(RunStatus.FINISHED)
+    with pytest.raises(RuntimeError, match="closed"):
+        log.log_metrics({"train/loss": 1.0}, step=1)

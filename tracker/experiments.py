@@ -1,0 +1,35 @@
+"""Looking up and creating experiments, safe against several processes racing to create one."""
+
+from __future__ import annotations
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
+    """Return the id of experiment `name`, creating it (with `artifact_root`) when missing."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    location = f"{artifact_root}/{name}" if artifact_root else None
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        # Another process created it between our lookup and our create.
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def require_experiment(client: MlflowClient, name: str) -> str:
+    """The id of an existing experiment; ValueError with the known names when there is none."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None or experiment.lifecycle_stage == "deleted":
+        known = sorted(e.name for e in client.search_experiments())
+        raise ValueError(
+            f"unknown experiment {name!r}; known experiments: {', '.join(known) or 'none'}"
+        )
+    return experiment.experiment_id

@@ -1,0 +1,49 @@
+"""The logger contract that training code depends on.
+
+`trainers` only ever sees this protocol, so a training loop can be driven by the MLflow-backed
+`TrainingLogger` in production and by the `MemoryLogger` in tests and dry runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+class RunStatus(StrEnum):
+    """Terminal states of a run, named as MLflow names them."""
+
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+@runtime_checkable
+class MetricLogger(Protocol):
+    """What a training loop may do with a logger.
+
+    `log_metrics` must return at once (it runs on the per-batch hot path); `step` is keyword-only
+    and required so that no point silently lands on step 0.
+    """
+
+    run_id: str
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
+
+    def log_metrics(self, metrics: Mapping[str, float], *, step: int) -> None: ...
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None: ...
+
+    def log_dict(self, dictionary: Mapping[str, Any], artifact_file: str) -> None: ...
+
+    def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self, status: RunStatus = RunStatus.FINISHED) -> None: ...

@@ -1,0 +1,288 @@
+"""`TrainingLogger`: the MLflow-backed training log.
+
+It holds an `MlflowClient` and an explicit run id (never the global active run), so several
+loggers can be open in one process. Metrics go through a `BackgroundWriter`; params and tags
+too, so that nothing the loop hands over blocks on the store. Artifacts are written directly:
+they are logged a few times per run, never per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, TextIO
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import RunStatus as MlflowRunStatus
+from mlflow.tracking import MlflowClient
+
+from tracker.experiments import ensure_experiment
+from tracker.interface import RunStatus
+from tracker.names import (
+    validate_artifact_path,
+    validate_metric_name,
+    validate_param_name,
+    validate_tag_name,
+)
+from tracker.params import to_param_values
+from tracker.run_tags import system_tags
+from tracker.spool import SpoolContent, write_spool
+from tracker.store import StoreLocation, default_spool_dir, resolve_store
+from tracker.writer import BackgroundWriter, Batch, MetricPoint, ParamItem, TagItem, WriterConfig
+
+_log = logging.getLogger(__name__)
+
+
+class TerminatedBySignal(BaseException):
+    """Raised in the main thread on SIGTERM so the `with` block can end the run KILLED."""
+
+
+def make_sender(client: MlflowClient, run_id: str):
+    """A `Sender` that writes one batch to `run_id` through `client.log_batch`."""
+
+    def send(metrics, params: dict[str, str], tags: dict[str, str]) -> None:
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, ts, step) for k, v, ts, step in metrics],
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+            synchronous=True,
+        )
+
+    return send
+
+
+class TrainingLogger:
+    """Streams metrics, params, tags and artifacts of one training run into MLflow.
+
+    Usage::
+
+        with TrainingLogger("thucnews", run_name="lstm", params={"model": {"hidden": 128}}) as log:
+            log.log_metrics({"train/loss": 0.9}, step=1)   # returns at once
+        TrainingLogger("thucnews", run_id=log.run_id)       # resume and append
+
+    Leaving the `with` block flushes and ends the run FINISHED, FAILED on an exception, KILLED on
+    KeyboardInterrupt or SIGTERM. Points the store would not take before closing are spooled
+    to disk for `newsdesk sync`.
+    """
+
+    def __init__(
+        self,
+        experiment: str,
+        *,
+        run_name: str | None = None,
+        tracking_uri: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        writer_config: WriterConfig | None = None,
+        spool_dir: Path | None = None,
+        notify: TextIO | None = None,
+    ) -> None:
+        self.location: StoreLocation = resolve_store(tracking_uri)
+        self.client = MlflowClient(tracking_uri=self.location.tracking_uri)
+        self.experiment_name = experiment
+        self._config = writer_config or WriterConfig()
+        self._spool_dir = spool_dir or default_spool_dir(self.location)
+        self._notify = notify if notify is not None else sys.stderr
+        self._known_names: set[str] = set()
+        self._closed = False
+        self._previous_sigterm: Any = None
+        self.spool_path: Path | None = None
+        if run_id is None:
+            self.run_id = self._create_run(experiment, run_name, tags)
+        else:
+            self.run_id = self._resume_run(experiment, run_id, tags)
+        self._writer = BackgroundWriter(make_sender(self.client, self.run_id), self._config)
+        if params:
+            self.log_params(params)
+
+    # ----- run lifecycle ----------------------------------------------------------------------
+    def _create_run(
+        self, experiment: str, run_name: str | None, tags: Mapping[str, Any] | None
+    ) -> str:
+        experiment_id = ensure_experiment(self.client, experiment, self.location.artifact_root)
+        all_tags = system_tags()
+        all_tags.update({k: str(v) for k, v in (tags or {}).items()})
+        for key in all_tags:
+            validate_tag_name(key)
+        run = self.client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+        return run.info.run_id
+
+    def _resume_run(self, experiment: str, run_id: str, tags: Mapping[str, Any] | None) -> str:
+        run = self.client.get_run(run_id)
+        exp = self.client.get_experiment(run.info.experiment_id)
+        if exp.name != experiment:
+            raise ValueError(f"run {run_id} belongs to experiment {exp.name!r}, not {experiment!r}")
+        if run.info.status != MlflowRunStatus.to_string(MlflowRunStatus.RUNNING):
+            self.client.update_run(run_id, status="RUNNING")
+        for key, value in (tags or {}).items():
+            validate_tag_name(key)
+            self.client.set_tag(run_id, key, str(value))
+        return run_id
+
+    def __enter__(self) -> TrainingLogger:
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        return self
+
+    @staticmethod
+    def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise TerminatedBySignal(f"received signal {signum}")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt | TerminatedBySignal):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        self.close(status)
+
+    def close(self, status: RunStatus = RunStatus.FINISHED) -> None:
+        """Flush, then end the run with `status`; spool what the store would not take."""
+        if self._closed:
+            return
+        self._closed = True
+        status = RunStatus(status)
+        leftover = self._writer.close(self._config.close_timeout_s)
+        end_time = int(time.time() * 1000)
+        if len(leftover) == 0 and self._terminate(status, end_time):
+            return
+        self._spool(leftover, status, end_time)
+
+    def _terminate(self, status: RunStatus, end_time: int) -> bool:
+        try:
+            self.client.set_terminated(self.run_id, status=status.value, end_time=end_time)
+        except Exception as exc:  # noqa: BLE001 - the status is spooled instead of lost
+            _log.warning("could not end run %s: %s", self.run_id, exc)
+            return False
+        return True
+
+    def _spool(self, leftover: Batch, status: RunStatus, end_time: int) -> None:
+        content = SpoolContent(
+            tracking_uri=self.location.tracking_uri,
+            run_id=self.run_id,
+            batch=leftover,
+            status=status.value,
+            end_time=end_time,
+        )
+        self.spool_path = write_spool(self._spool_dir, content)
+        reason = self._writer.last_error or "store unavailable"
+        print(
+            f"newsdesk: the tracking store did not accept {len(leftover.metrics)} metric points "
+            f"of run {self.run_id} ({reason}); saved to {self.spool_path}; "
+            f"run 'newsdesk sync' once the store is back",
+            file=self._notify,
+        )
+
+    # ----- logging ----------------------------------------------------------------------------
+    def log_metrics(self, metrics: Mapping[str, float], *, step: int) -> None:
+        """Validate and enqueue; returns without touching the store.
+
+        The timestamp is taken here, in the caller's thread, so the point is the same point
+        however often the writer has to send it.
+        """
+        if self._closed:
+            raise RuntimeError(f"logger for run {self.run_id} is closed")
+        if type(step) is not int:
+            step = _as_step(step)
+        known = self._known_names
+        ts = int(time.time() * 1000)
+        points: list[MetricPoint] = []
+        for key, value in metrics.items():
+            if key not in known:
+                validate_metric_name(key)
+                known.add(key)
+            points.append((key, float(value), ts, step))
+        self._writer.put_metrics(points)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log (nested) params as dotted keys; they are written in the background."""
+        for key, value in to_param_values(params).items():
+            validate_param_name(key)
+            self._writer.put(ParamItem(key, value))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            validate_tag_name(key)
+            self._writer.put(TagItem(key, str(value)))
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        if artifact_path is not None:
+            artifact_path = validate_artifact_path(artifact_path)
+        source = Path(path)
+        if not source.exists():
+            raise FileNotFoundError(f"artifact {source} does not exist")
+        if source.is_dir():
+            self.client.log_artifacts(self.run_id, str(source), artifact_path)
+        else:
+            self.client.log_artifact(self.run_id, str(source), artifact_path)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(self.run_id, figure, validate_artifact_path(artifact_file))
+
+    def log_dict(self, dictionary: Mapping[str, Any], artifact_file: str) -> None:
+        artifact_file = validate_artifact_path(artifact_file)
+        if artifact_file.endswith(".json"):
+            # Written by hand so that non-ASCII label names stay readable in the UI.
+            with tempfile.TemporaryDirectory() as tmp:
+                target = Path(tmp) / Path(artifact_file).name
+                target.write_text(
+                    json.dumps(dictionary, ensure_ascii=False, indent=2), encoding="utf-8"
+                )
+                parent = str(Path(artifact_file).parent)
+                self.client.log_artifact(
+                    self.run_id, str(target), None if parent == "." else parent
+                )
+        else:
+            self.client.log_dict(self.run_id, dict(dictionary), artifact_file)
+
+    def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None:
+        """Log an MLflow pyfunc model into this run; returns the model URI."""
+        from tracker.models import log_pyfunc_model
+
+        return log_pyfunc_model(self, model, name, **kwargs)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every point handed over so far is stored (or `timeout` passes)."""
+        return self._writer.flush(timeout)
+
+    # ----- introspection ----------------------------------------------------------------------
+    @property
+    def points_stored(self) -> int:
+        return self._writer.stored
+
+    @property
+    def rejected(self) -> list[tuple[Batch, str]]:
+        return self._writer.rejected
+
+
+def _as_step(step: Any) -> int:
+    """Accept integral numbers (numpy ints, 3.0) as steps; refuse None, bools and fractions."""
+    if step is None or isinstance(step, bool):
+        raise TypeError(f"step must be an int, got {step!r}")
+    try:
+        as_float = float(step)
+    except (TypeError, ValueError):
+        raise TypeError(f"step must be an int, got {step!r}") from None
+    if not math.isfinite(as_float) or as_float != int(as_float):
+        raise TypeError(f"step must be an int, got {step!r}")
+    return int(as_float)

@@ -1,0 +1,59 @@
+"""Validation of metric, param and artifact names in the caller's thread.
+
+A name MLflow would refuse must fail at the call that introduced it, not seconds later in the
+background writer where the traceback no longer points at the user's code.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath, PureWindowsPath
+
+from mlflow.exceptions import MlflowException
+from mlflow.utils.validation import (
+    MAX_ENTITY_KEY_LENGTH,
+    _validate_metric_name,
+    _validate_param_name,
+    _validate_tag_name,
+)
+
+
+def _check(validator, kind: str, name: str) -> None:
+    if not isinstance(name, str):
+        raise ValueError(f"{kind} name must be a string, got {type(name).__name__}: {name!r}")
+    if len(name) > MAX_ENTITY_KEY_LENGTH:
+        raise ValueError(
+            f"{kind} name {name[:40]!r}... is {len(name)} characters; MLflow allows "
+            f"{MAX_ENTITY_KEY_LENGTH}"
+        )
+    try:
+        validator(name)
+    except MlflowException as exc:
+        raise ValueError(f"invalid {kind} name {name!r}: {exc.message}") from None
+
+
+def validate_metric_name(name: str) -> None:
+    _check(_validate_metric_name, "metric", name)
+
+
+def validate_param_name(name: str) -> None:
+    _check(_validate_param_name, "param", name)
+
+
+def validate_tag_name(name: str) -> None:
+    _check(_validate_tag_name, "tag", name)
+
+
+def validate_artifact_path(path: str) -> str:
+    """Refuse artifact names that could escape the run's artifact folder.
+
+    Returns the name in POSIX form. Absolute paths and `..` components are refused before
+    anything is written, so a crafted name can never overwrite files outside the run.
+    """
+    if not path or not isinstance(path, str):
+        raise ValueError(f"artifact path must be a non-empty string, got {path!r}")
+    posix = PurePosixPath(path.replace("\\", "/"))
+    if posix.is_absolute() or PureWindowsPath(path).is_absolute() or PureWindowsPath(path).drive:
+        raise ValueError(f"artifact path {path!r} is absolute; give a path relative to the run")
+    if ".." in posix.parts:
+        raise ValueError(f"artifact path {path!r} contains '..'; it must stay inside the run")
+    return str(posix)

@@ -1,0 +1,65 @@
+"""Where runs go: the tracking URI and the artifact root.
+
+With no URI given and no MLFLOW_TRACKING_URI set, newsdesk uses an embedded store in the
+working directory: `mlruns/mlflow.db` (SQLite) with artifacts in `mlruns/artifacts/`. SQLite
+gives the registry and fast bulk queries that the plain file store lacks, with no server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_STORE_DIR = Path("mlruns")
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """A resolved store: the tracking URI and, for SQLite stores, where artifacts live."""
+
+    tracking_uri: str
+    artifact_root: str | None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.tracking_uri.startswith("sqlite:")
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI, or None for other schemes."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return Path(tracking_uri[len(prefix) :])
+
+
+def resolve_store(
+    tracking_uri: str | None = None, environ: Mapping[str, str] | None = None
+) -> StoreLocation:
+    """Pick the store: explicit argument, then MLFLOW_TRACKING_URI, then the embedded default.
+
+    For SQLite stores the artifact root is the folder `artifacts/` beside the database file, as
+    an absolute `file://` URI, and the database folder is created so a fresh clone just works.
+    """
+    env = os.environ if environ is None else environ
+    uri = tracking_uri or env.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_URI
+    db = sqlite_path(uri)
+    if db is None:
+        return StoreLocation(tracking_uri=uri, artifact_root=None)
+    db = db if db.is_absolute() else Path.cwd() / db
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return StoreLocation(
+        tracking_uri=f"sqlite:///{db}",
+        artifact_root=(db.parent / "artifacts").resolve().as_uri(),
+    )
+
+
+def default_spool_dir(location: StoreLocation) -> Path:
+    """Spool files sit beside a SQLite database, else under ./mlruns/spool."""
+    db = sqlite_path(location.tracking_uri)
+    base = db.parent if db is not None else DEFAULT_STORE_DIR
+    return base / "spool"

@@ -1,0 +1,1 @@
+"""The three headline classifiers, one per module."""
