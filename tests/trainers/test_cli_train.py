@@ -1,0 +1,99 @@
+"""`newsdesk train` end to end: main(argv) on a slice of THUCNews into a real SQLite store."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from trainers.cli import main
+
+
+def _runs(store_uri: str, experiment: str = "newsdesk"):
+    client = MlflowClient(tracking_uri=store_uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], order_by=["start_time ASC"])
+
+
+def _args(folder, store_uri, *extra):
+    return ["train", "--data", str(folder), "--tracking-uri", store_uri, "--quiet",
+            "--cache-dir", str(folder.parent / "cache"), *extra]
+
+
+def test_train_logs_every_step_metrics_artifacts_and_a_loadable_model(thucnews_slice, store_uri,
+                                                                      capsys):
+    code = main(_args(thucnews_slice, store_uri, "--model", "textcnn", "--epochs", "2",
+                      "--set", "model.num_filters=16", "--set", "train.eval_every=4"))
+    assert code == 0
+    out = capsys.readouterr().out
+    client, runs = _runs(store_uri)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.run_id in out and "newsdesk ui" in out
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["model"] == "textcnn"
+    assert run.data.params["model.num_filters"] == "16"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    assert steps == list(range(1, 11)), "one train/loss point per optimizer step (640/128 x 2)"
+    val_steps = [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")]
+    assert val_steps == [4, 8, 10]
+    for key in ("test/acc", "test/macro_f1", "test/loss", "perf/samples_per_s"):
+        assert key in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert artifacts == {"plots/confusion.png", "plots/curves.png"}
+    assert client.list_artifacts(run.info.run_id, "metrics")[0].path == "metrics/test_report.json"
+
+    mlflow.set_tracking_uri(store_uri)
+    try:
+        model_uri = f"runs:/{run.info.run_id}/model"
+        logged = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
+                                             output_format="list")
+        assert len(logged) == 1 and logged[0].source_run_id == run.info.run_id
+        model = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}")
+        headlines = ["央行宣布降准0.5个百分点", "湖人队击败勇士队", "新款游戏主机发布"]
+        predictions = model.predict(pd.DataFrame({"text": headlines}))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert model_uri
+    assert len(predictions) == 3
+    names = (thucnews_slice / "class.txt").read_text(encoding="utf-8").split()
+    assert set(predictions["label"]) <= set(names)
+    assert predictions[[f"prob_{n}" for n in names]].sum(axis=1).round(4).eq(1).all()
+
+
+def test_same_seed_gives_the_same_metrics(thucnews_slice, store_uri):
+    for _ in range(2):
+        assert main(_args(thucnews_slice, store_uri, "--model", "lstm", "--max-steps", "4",
+                          "--seed", "7", "--set", "model.hidden_size=16",
+                          "--set", "train.eval_every=2")) == 0
+    client, runs = _runs(store_uri)
+    assert len(runs) == 2
+    for key in ("train/loss", "train/acc", "val/loss", "val/acc"):
+        a, b = ([(m.step, m.value) for m in client.get_metric_history(r.info.run_id, key)]
+                for r in runs)
+        assert a == b and len(a) > 0
+    assert runs[0].data.metrics["test/acc"] == runs[1].data.metrics["test/acc"]
+
+
+def test_all_trains_three_runs_tagged_by_model(thucnews_slice, store_uri):
+    assert main(_args(thucnews_slice, store_uri, "--model", "all", "--max-steps", "2",
+                      "--set", "model.hidden_size=16", "--set", "model.num_filters=8",
+                      "--experiment", "three")) == 0
+    _, runs = _runs(store_uri, "three")
+    assert sorted(r.data.tags["model"] for r in runs) == ["fasttext", "lstm", "textcnn"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "model.nope=1"], "no chosen model has this setting"),
+        (["--set", "train.lr=abc"], "--set train.lr: cannot read 'abc' as float"),
+        (["--set", "lr=1"], "expected section.key=value"),
+        (["--embeddings", "missing.npz"], "missing.npz: embeddings file does not exist"),
+    ],
+)
+def test_bad_options_are_one_line_errors(thucnews_slice, store_uri, capsys, extra, message):
+    assert main(_args(thucnews_slice, store_uri, "--model", "fasttext", *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

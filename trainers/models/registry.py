@@ -1,0 +1,46 @@
+"""Model names to (config class, model class), and building a model from a config dict."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainers.models.fasttext import FastText, FastTextConfig
+from trainers.models.lstm import LSTMClassifier, LSTMConfig
+from trainers.models.textcnn import TextCNN, TextCNNConfig
+
+MODELS: dict[str, tuple[type, type[nn.Module]]] = {
+    "fasttext": (FastTextConfig, FastText),
+    "textcnn": (TextCNNConfig, TextCNN),
+    "lstm": (LSTMConfig, LSTMClassifier),
+}
+
+
+def make_config(name: str, overrides: Mapping[str, Any] | None = None):
+    """The model's frozen config with `overrides` (already typed) applied."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    config_cls, _ = MODELS[name]
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(overrides or {}) - fields
+    if unknown:
+        raise ValueError(f"unknown {name} setting(s): {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(fields))}")
+    return config_cls(**(overrides or {}))
+
+
+def build_model(name: str, config, vocab_size: int, num_classes: int,
+                pretrained: torch.Tensor | None = None) -> nn.Module:
+    _, model_cls = MODELS[name]
+    return model_cls(config, vocab_size, num_classes, pretrained)
+
+
+def config_from_dict(name: str, values: Mapping[str, Any]):
+    """Rebuild a config stored in a checkpoint (lists come back as tuples)."""
+    config_cls, _ = MODELS[name]
+    typed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return config_cls(**typed)

@@ -1,0 +1,45 @@
+"""TextCNN (Kim 2014): convolutions of widths 2, 3, 4 over embeddings, max-pooled over time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TextCNNConfig:
+    embed_dim: int = 200
+    filter_sizes: tuple[int, ...] = (2, 3, 4)
+    num_filters: int = 256
+    dropout: float = 0.5
+
+
+class TextCNN(nn.Module):
+    def __init__(self, config: TextCNNConfig, vocab_size: int, num_classes: int,
+                 pretrained: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = _embedding(vocab_size, config.embed_dim, pretrained)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(config.embed_dim, config.num_filters, k) for k in config.filter_sizes
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.fc = nn.Linear(config.num_filters * len(config.filter_sizes), num_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(ids).transpose(1, 2)  # [B, E, L]
+        pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
+        return self.fc(self.dropout(torch.cat(pooled, dim=1)))
+
+
+def _embedding(vocab_size: int, dim: int, pretrained: torch.Tensor | None) -> nn.Embedding:
+    if pretrained is None:
+        return nn.Embedding(vocab_size, dim, padding_idx=0)
+    if pretrained.shape != (vocab_size, dim):
+        raise ValueError(
+            f"pretrained vectors are {tuple(pretrained.shape)}, model needs ({vocab_size}, {dim});"
+            " set model.embed_dim to match"
+        )
+    return nn.Embedding.from_pretrained(pretrained.clone(), freeze=False, padding_idx=0)

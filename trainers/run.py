@@ -1,0 +1,115 @@
+"""One training run end to end: build the model, train it, log results, artifacts and the model.
+
+The logger is injected; this module never opens an MLflow run itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tracker.interface import MetricLogger
+from trainers.checkpoint import make_checkpoint, save_checkpoint
+from trainers.config import TrainConfig
+from trainers.data.pipeline import DataConfig, PreparedData
+from trainers.evaluate import classification_report, confusion, macro_f1
+from trainers.loop import TrainResult, train
+from trainers.models.init import init_weights
+from trainers.models.registry import build_model
+from trainers.plots import confusion_figure, curves_figure
+
+MODEL_ARTIFACT = "model"
+
+
+@dataclass
+class RunOutcome:
+    result: TrainResult
+    test_metrics: dict[str, float]
+    model_uri: str | None
+    num_parameters: int
+
+
+def run_params(model_name: str, model_config: Any, data_config: DataConfig,
+               train_config: TrainConfig, prepared: PreparedData, num_parameters: int) -> dict:
+    data = {k: (str(v) if isinstance(v, Path) else v)
+            for k, v in dataclasses.asdict(data_config).items() if k != "cache_dir"}
+    data["data"] = data["data"] or prepared.corpus.source
+    data["num_classes"] = prepared.num_classes
+    stats = {k.removeprefix("data."): v for k, v in prepared.stats.items()}
+    return {
+        "model": {"name": model_name, **dataclasses.asdict(model_config),
+                  "num_parameters": num_parameters},
+        "data": {**data, **stats},
+        "train": dataclasses.asdict(train_config),
+    }
+
+
+def run_training(
+    model_name: str,
+    model_config: Any,
+    data_config: DataConfig,
+    train_config: TrainConfig,
+    prepared: PreparedData,
+    logger: MetricLogger,
+    *,
+    progress: bool = True,
+    log_model: bool = True,
+) -> RunOutcome:
+    started = time.perf_counter()
+    torch.manual_seed(train_config.seed)
+    pretrained = prepared.embeddings.weight if prepared.embeddings is not None else None
+    model = build_model(model_name, model_config, len(prepared.vocab), prepared.num_classes,
+                        pretrained)
+    init_weights(model, train_config.init)
+    num_parameters = sum(p.numel() for p in model.parameters())
+    logger.log_params(run_params(model_name, model_config, data_config, train_config, prepared,
+                                 num_parameters))
+    logger.set_tags({"model": model_name, "data.fingerprint": prepared.corpus.fingerprint,
+                     "data.source": prepared.corpus.source})
+
+    result = train(model, prepared, train_config, logger, progress=progress)
+
+    names = prepared.corpus.label_names
+    test_metrics = {
+        "test/loss": result.test.loss,
+        "test/acc": result.test.acc,
+        "test/macro_f1": macro_f1(result.test, len(names)),
+        "perf/samples_per_s": result.samples_per_s,
+        "perf/train_seconds": result.train_seconds,
+        "perf/wall_time_s": time.perf_counter() - started,
+        "best_step": result.best_step,
+    }
+    logger.log_metrics(test_metrics, step=result.global_step)
+    logger.log_dict(classification_report(result.test, names), "metrics/test_report.json")
+    title = f"{model_name}: test accuracy {result.test.acc:.2%}"
+    figures = {
+        "plots/confusion.png": confusion_figure(confusion(result.test, len(names)), names, title),
+        "plots/curves.png": curves_figure(result.train_history, result.val_history, model_name),
+    }
+    for artifact, fig in figures.items():
+        logger.log_figure(fig, artifact)
+        fig.clear()
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+    model_uri = None
+    if log_model:
+        checkpoint = make_checkpoint(
+            model, model_name, model_config, prepared.vocab.tokens, names,
+            data_config.tokenizer, data_config.pad_size,
+            extra={"best_step": result.best_step, "data_fingerprint": prepared.corpus.fingerprint},
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = save_checkpoint(checkpoint, Path(tmp) / "checkpoint.pt")
+            examples = prepared.corpus.test.texts[:3]
+            model_uri = logger.log_model(path, MODEL_ARTIFACT, loader="trainers.predict:load_predictor",
+                                         input_example=examples,
+                                         code_packages=["tracker", "trainers"])
+    return RunOutcome(result, test_metrics, model_uri, num_parameters)
