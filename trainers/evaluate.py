@@ -52,8 +52,12 @@ def classification_report(ev: Evaluation, label_names: list[str]) -> dict:
     )
     return {
         "classes": {
-            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                   "support": int(s[i])}
+            name: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
             for i, name in enumerate(label_names)
         },
         "accuracy": ev.acc,
@@ -62,8 +66,15 @@ def classification_report(ev: Evaluation, label_names: list[str]) -> dict:
 
 
 def macro_f1(ev: Evaluation, num_classes: int) -> float:
-    return float(f1_score(ev.labels, ev.predictions, labels=list(range(num_classes)),
-                          average="macro", zero_division=0))
+    return float(
+        f1_score(
+            ev.labels,
+            ev.predictions,
+            labels=list(range(num_classes)),
+            average="macro",
+            zero_division=0,
+        )
+    )
 
 
 def confusion(ev: Evaluation, num_classes: int) -> np.ndarray:

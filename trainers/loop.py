@@ -108,8 +108,9 @@ def train(
     result_val: list[tuple[int, float, float]] = []
     global_step, bad_losses, stopped_early, train_seconds = 0, 0, False, 0.0
     last_val_acc = float("nan")
-    bar = tqdm(total=total_steps, disable=not progress, unit="step", dynamic_ncols=True,
-               leave=False)
+    bar = tqdm(
+        total=total_steps, disable=not progress, unit="step", dynamic_ncols=True, leave=False
+    )
 
     def validate() -> bool:
         """Log validation at the current step; True when early stopping should end training."""
@@ -167,7 +168,9 @@ def train(
             result_train.append((global_step, loss_value, acc))
             bar.update(1)
             if global_step % 10 == 0:
-                bar.set_postfix(epoch=epoch, loss=f"{loss_value:.3f}", val_acc=f"{last_val_acc:.3f}")
+                bar.set_postfix(
+                    epoch=epoch, loss=f"{loss_value:.3f}", val_acc=f"{last_val_acc:.3f}"
+                )
             is_last = global_step >= total_steps
             if global_step % config.eval_every == 0 or is_last:
                 stopped_early = validate() and not is_last

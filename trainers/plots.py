@@ -28,8 +28,9 @@ def confusion_figure(matrix: np.ndarray, label_names: list[str], title: str) -> 
     return fig
 
 
-def curves_figure(train: list[tuple[int, float, float]], val: list[tuple[int, float, float]],
-                  title: str) -> Figure:
+def curves_figure(
+    train: list[tuple[int, float, float]], val: list[tuple[int, float, float]], title: str
+) -> Figure:
     """train/val as (step, loss, acc) triples on one shared step axis."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     if train:
@@ -38,8 +39,12 @@ def curves_figure(train: list[tuple[int, float, float]], val: list[tuple[int, fl
         window = max(1, len(loss) // 50)
         smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
         ax_loss.plot(steps[window - 1 :], smooth, color="C0", label="train (smoothed)")
-        ax_acc.plot(steps[window - 1 :], np.convolve(acc, np.ones(window) / window, "valid"),
-                    color="C0", label="train (smoothed)")
+        ax_acc.plot(
+            steps[window - 1 :],
+            np.convolve(acc, np.ones(window) / window, "valid"),
+            color="C0",
+            label="train (smoothed)",
+        )
     if val:
         steps, loss, acc = map(np.asarray, zip(*val, strict=True))
         ax_loss.plot(steps, loss, "o-", color="C1", label="validation")

@@ -35,16 +35,28 @@ class RunOutcome:
     num_parameters: int
 
 
-def run_params(model_name: str, model_config: Any, data_config: DataConfig,
-               train_config: TrainConfig, prepared: PreparedData, num_parameters: int) -> dict:
-    data = {k: (str(v) if isinstance(v, Path) else v)
-            for k, v in dataclasses.asdict(data_config).items() if k != "cache_dir"}
+def run_params(
+    model_name: str,
+    model_config: Any,
+    data_config: DataConfig,
+    train_config: TrainConfig,
+    prepared: PreparedData,
+    num_parameters: int,
+) -> dict:
+    data = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in dataclasses.asdict(data_config).items()
+        if k != "cache_dir"
+    }
     data["data"] = data["data"] or prepared.corpus.source
     data["num_classes"] = prepared.num_classes
     stats = {k.removeprefix("data."): v for k, v in prepared.stats.items()}
     return {
-        "model": {"name": model_name, **dataclasses.asdict(model_config),
-                  "num_parameters": num_parameters},
+        "model": {
+            "name": model_name,
+            **dataclasses.asdict(model_config),
+            "num_parameters": num_parameters,
+        },
         "data": {**data, **stats},
         "train": dataclasses.asdict(train_config),
     }
@@ -64,14 +76,21 @@ def run_training(
     started = time.perf_counter()
     torch.manual_seed(train_config.seed)
     pretrained = prepared.embeddings.weight if prepared.embeddings is not None else None
-    model = build_model(model_name, model_config, len(prepared.vocab), prepared.num_classes,
-                        pretrained)
+    model = build_model(
+        model_name, model_config, len(prepared.vocab), prepared.num_classes, pretrained
+    )
     init_weights(model, train_config.init)
     num_parameters = sum(p.numel() for p in model.parameters())
-    logger.log_params(run_params(model_name, model_config, data_config, train_config, prepared,
-                                 num_parameters))
-    logger.set_tags({"model": model_name, "data.fingerprint": prepared.corpus.fingerprint,
-                     "data.source": prepared.corpus.source})
+    logger.log_params(
+        run_params(model_name, model_config, data_config, train_config, prepared, num_parameters)
+    )
+    logger.set_tags(
+        {
+            "model": model_name,
+            "data.fingerprint": prepared.corpus.fingerprint,
+            "data.source": prepared.corpus.source,
+        }
+    )
 
     result = train(model, prepared, train_config, logger, progress=progress)
 
@@ -102,14 +121,23 @@ def run_training(
     model_uri = None
     if log_model:
         checkpoint = make_checkpoint(
-            model, model_name, model_config, prepared.vocab.tokens, names,
-            data_config.tokenizer, data_config.pad_size,
+            model,
+            model_name,
+            model_config,
+            prepared.vocab.tokens,
+            names,
+            data_config.tokenizer,
+            data_config.pad_size,
             extra={"best_step": result.best_step, "data_fingerprint": prepared.corpus.fingerprint},
         )
         with tempfile.TemporaryDirectory() as tmp:
             path = save_checkpoint(checkpoint, Path(tmp) / "checkpoint.pt")
             examples = prepared.corpus.test.texts[:3]
-            model_uri = logger.log_model(path, MODEL_ARTIFACT, loader="trainers.predict:load_predictor",
-                                         input_example=examples,
-                                         code_packages=["tracker", "trainers"])
+            model_uri = logger.log_model(
+                path,
+                MODEL_ARTIFACT,
+                loader="trainers.predict:load_predictor",
+                input_example=examples,
+                code_packages=["tracker", "trainers"],
+            )
     return RunOutcome(result, test_metrics, model_uri, num_parameters)

@@ -17,20 +17,42 @@ def _runs(store_uri: str, experiment: str = "newsdesk"):
 
 
 def _args(folder, store_uri, *extra):
-    return ["train", "--data", str(folder), "--tracking-uri", store_uri, "--quiet",
-            "--cache-dir", str(folder.parent / "cache"), *extra]
+    return [
+        "train",
+        "--data",
+        str(folder),
+        "--tracking-uri",
+        store_uri,
+        "--quiet",
+        "--cache-dir",
+        str(folder.parent / "cache"),
+        *extra,
+    ]
 
 
-def test_train_logs_every_step_metrics_artifacts_and_a_loadable_model(thucnews_slice, store_uri,
-                                                                      capsys):
-    code = main(_args(thucnews_slice, store_uri, "--model", "textcnn", "--epochs", "2",
-                      "--set", "model.num_filters=16", "--set", "train.eval_every=4"))
+def test_train_logs_every_step_metrics_artifacts_and_a_loadable_model(
+    thucnews_slice, store_uri, capsys
+):
+    code = main(
+        _args(
+            thucnews_slice,
+            store_uri,
+            "--model",
+            "textcnn",
+            "--epochs",
+            "2",
+            "--set",
+            "model.num_filters=16",
+            "--set",
+            "train.eval_every=4",
+        )
+    )
     assert code == 0
     out = capsys.readouterr().out
     client, runs = _runs(store_uri)
     assert len(runs) == 1
     run = runs[0]
-    assert run.info.run_id in out and "newsdesk ui" in out
+    assert run.info.run_id in out and "mlflow ui --backend-store-uri" in out
     assert run.info.status == "FINISHED"
     assert run.data.tags["model"] == "textcnn"
     assert run.data.params["model.num_filters"] == "16"
@@ -47,8 +69,9 @@ def test_train_logs_every_step_metrics_artifacts_and_a_loadable_model(thucnews_s
     mlflow.set_tracking_uri(store_uri)
     try:
         model_uri = f"runs:/{run.info.run_id}/model"
-        logged = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
-                                             output_format="list")
+        logged = mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id], output_format="list"
+        )
         assert len(logged) == 1 and logged[0].source_run_id == run.info.run_id
         model = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}")
         headlines = ["央行宣布降准0.5个百分点", "湖人队击败勇士队", "新款游戏主机发布"]
@@ -64,22 +87,55 @@ def test_train_logs_every_step_metrics_artifacts_and_a_loadable_model(thucnews_s
 
 def test_same_seed_gives_the_same_metrics(thucnews_slice, store_uri):
     for _ in range(2):
-        assert main(_args(thucnews_slice, store_uri, "--model", "lstm", "--max-steps", "4",
-                          "--seed", "7", "--set", "model.hidden_size=16",
-                          "--set", "train.eval_every=2")) == 0
+        assert (
+            main(
+                _args(
+                    thucnews_slice,
+                    store_uri,
+                    "--model",
+                    "lstm",
+                    "--max-steps",
+                    "4",
+                    "--seed",
+                    "7",
+                    "--set",
+                    "model.hidden_size=16",
+                    "--set",
+                    "train.eval_every=2",
+                )
+            )
+            == 0
+        )
     client, runs = _runs(store_uri)
     assert len(runs) == 2
     for key in ("train/loss", "train/acc", "val/loss", "val/acc"):
-        a, b = ([(m.step, m.value) for m in client.get_metric_history(r.info.run_id, key)]
-                for r in runs)
+        a, b = (
+            [(m.step, m.value) for m in client.get_metric_history(r.info.run_id, key)] for r in runs
+        )
         assert a == b and len(a) > 0
     assert runs[0].data.metrics["test/acc"] == runs[1].data.metrics["test/acc"]
 
 
 def test_all_trains_three_runs_tagged_by_model(thucnews_slice, store_uri):
-    assert main(_args(thucnews_slice, store_uri, "--model", "all", "--max-steps", "2",
-                      "--set", "model.hidden_size=16", "--set", "model.num_filters=8",
-                      "--experiment", "three")) == 0
+    assert (
+        main(
+            _args(
+                thucnews_slice,
+                store_uri,
+                "--model",
+                "all",
+                "--max-steps",
+                "2",
+                "--set",
+                "model.hidden_size=16",
+                "--set",
+                "model.num_filters=8",
+                "--experiment",
+                "three",
+            )
+        )
+        == 0
+    )
     _, runs = _runs(store_uri, "three")
     assert sorted(r.data.tags["model"] for r in runs) == ["fasttext", "lstm", "textcnn"]
 

@@ -14,9 +14,23 @@ from trainers.data.corpus import load_inews
 
 
 def _train(folder: Path, store_uri: str, *extra: str) -> int:
-    return main(["train", "--model", "fasttext", "--data", str(folder), "--tracking-uri",
-                 store_uri, "--max-steps", "2", "--quiet", "--cache-dir",
-                 str(folder.parent / "cache"), *extra])
+    return main(
+        [
+            "train",
+            "--model",
+            "fasttext",
+            "--data",
+            str(folder),
+            "--tracking-uri",
+            store_uri,
+            "--max-steps",
+            "2",
+            "--quiet",
+            "--cache-dir",
+            str(folder.parent / "cache"),
+            *extra,
+        ]
+    )
 
 
 def _break(folder: Path, split: str, lineno: int, content: bytes) -> None:
@@ -36,8 +50,9 @@ def _break(folder: Path, split: str, lineno: int, content: bytes) -> None:
         ("train", "标题\tx".encode(), "train.txt:5: label 'x' is not an integer id"),
     ],
 )
-def test_bad_lines_give_file_and_line_and_exit_2(thucnews_slice, store_uri, capsys, split,
-                                                 content, message):
+def test_bad_lines_give_file_and_line_and_exit_2(
+    thucnews_slice, store_uri, capsys, split, content, message
+):
     _break(thucnews_slice, split, 5, content)
     assert _train(thucnews_slice, store_uri) == 2
     err = capsys.readouterr().err.strip()
@@ -106,12 +121,18 @@ def test_word_tokenization_is_cached_and_identical(thucnews_dir, tmp_path):
     assert len(list((tmp_path / "cache").glob("tokens-*.npz"))) == 3
 
 
-def test_pretrained_vectors_are_aligned_and_coverage_reported(thucnews_slice, thucnews_dir,
-                                                              tmp_path):
+def test_pretrained_vectors_are_aligned_and_coverage_reported(
+    thucnews_slice, thucnews_dir, tmp_path
+):
     import numpy as np
 
-    data = prepare_data(DataConfig(data=thucnews_slice, cache_dir=tmp_path / "c",
-                                   embeddings=thucnews_dir / "char_embeddings_200d.npz"))
+    data = prepare_data(
+        DataConfig(
+            data=thucnews_slice,
+            cache_dir=tmp_path / "c",
+            embeddings=thucnews_dir / "char_embeddings_200d.npz",
+        )
+    )
     assert data.embeddings is not None
     assert data.embeddings.weight.shape == (len(data.vocab), 200)
     assert 0 < data.embeddings.covered <= len(data.vocab)

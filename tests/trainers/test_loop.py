@@ -16,8 +16,15 @@ from trainers.run import run_training
 
 TRAIN_KEYS = ["train/loss", "train/acc", "lr", "epoch"]
 VAL_KEYS = ["val/loss", "val/acc"]
-END_KEYS = ["test/loss", "test/acc", "test/macro_f1", "perf/samples_per_s",
-            "perf/train_seconds", "perf/wall_time_s", "best_step"]
+END_KEYS = [
+    "test/loss",
+    "test/acc",
+    "test/macro_f1",
+    "perf/samples_per_s",
+    "perf/train_seconds",
+    "perf/wall_time_s",
+    "best_step",
+]
 
 
 @pytest.fixture
@@ -29,19 +36,36 @@ def test_recorder_two_tiny_epochs_exact_step_and_key_sequence(tiny):
     """640 examples, batch 256: 3 steps per epoch, 2 epochs, validation every 2 steps."""
     log = MemoryLogger()
     config = TrainConfig(epochs=2, batch_size=256, eval_every=2, seed=3)
-    run_training("fasttext", make_config("fasttext", {"buckets": 1000}), DataConfig(), config,
-                 tiny, log, progress=False, log_model=False)
+    run_training(
+        "fasttext",
+        make_config("fasttext", {"buckets": 1000}),
+        DataConfig(),
+        config,
+        tiny,
+        log,
+        progress=False,
+        log_model=False,
+    )
     sequence = [(step, sorted(metrics)) for step, metrics in log.records]
     train_at = lambda s: (s, sorted(TRAIN_KEYS))  # noqa: E731
     val_at = lambda s: (s, sorted(VAL_KEYS))  # noqa: E731
     assert sequence == [
-        train_at(1), train_at(2), val_at(2), train_at(3), train_at(4), val_at(4),
-        train_at(5), train_at(6), val_at(6), (6, sorted(END_KEYS)),
+        train_at(1),
+        train_at(2),
+        val_at(2),
+        train_at(3),
+        train_at(4),
+        val_at(4),
+        train_at(5),
+        train_at(6),
+        val_at(6),
+        (6, sorted(END_KEYS)),
     ]
     epochs = [m["epoch"] for _, m in log.records if "epoch" in m]
     assert epochs == [1, 1, 1, 2, 2, 2]
     assert {"metrics/test_report.json", "plots/confusion.png", "plots/curves.png"} <= set(
-        log.artifacts)
+        log.artifacts
+    )
     report = log.artifacts["metrics/test_report.json"]
     assert set(report["classes"]) == set(tiny.corpus.label_names)
     assert log.params["model.name"] == "fasttext"
@@ -51,12 +75,18 @@ def test_recorder_two_tiny_epochs_exact_step_and_key_sequence(tiny):
 
 @pytest.mark.parametrize("model", ["fasttext", "textcnn", "lstm"])
 def test_every_model_learns_on_a_slice(tiny, model):
-    overrides = {"fasttext": {"buckets": 5000}, "textcnn": {"num_filters": 32},
-                 "lstm": {"hidden_size": 32}}[model]
+    overrides = {
+        "fasttext": {"buckets": 5000},
+        "textcnn": {"num_filters": 32},
+        "lstm": {"hidden_size": 32},
+    }[model]
     log = MemoryLogger()
     result = train(
-        _model(model, overrides, tiny), tiny,
-        TrainConfig(epochs=3, batch_size=64, eval_every=10, lr=3e-3), log, progress=False,
+        _model(model, overrides, tiny),
+        tiny,
+        TrainConfig(epochs=3, batch_size=64, eval_every=10, lr=3e-3),
+        log,
+        progress=False,
     )
     losses = [v for _, v in log.history("train/loss")]
     assert len(losses) == result.global_step == 30
@@ -86,8 +116,9 @@ def test_repeated_non_finite_losses_stop_training(tiny):
 
 def test_early_stopping_on_an_explicit_monitor(tiny):
     log = MemoryLogger()
-    config = TrainConfig(epochs=50, batch_size=64, eval_every=5, patience=10, monitor="val/acc",
-                         mode="max", lr=1e-2)
+    config = TrainConfig(
+        epochs=50, batch_size=64, eval_every=5, patience=10, monitor="val/acc", mode="max", lr=1e-2
+    )
     result = train(_model("fasttext", {"buckets": 1000}, tiny), tiny, config, log, progress=False)
     assert result.stopped_early
     assert result.global_step < 50 * 10
@@ -100,8 +131,9 @@ def test_init_leaves_embeddings_alone_and_zeroes_biases(tiny):
     from trainers.models.init import init_weights
     from trainers.models.registry import build_model
 
-    model = build_model("lstm", make_config("lstm", {}), len(tiny.vocab), tiny.num_classes,
-                        tiny.embeddings)
+    model = build_model(
+        "lstm", make_config("lstm", {}), len(tiny.vocab), tiny.num_classes, tiny.embeddings
+    )
     before = model.embedding.weight.clone()
     init_weights(model, "kaiming")
     assert torch.equal(before, model.embedding.weight)

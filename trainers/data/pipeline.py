@@ -58,7 +58,9 @@ def prepare_data(config: DataConfig) -> PreparedData:
     tokenize = make_tokenizer(config.tokenizer)
     docs = {
         name: cached_tokens(
-            cache_dir, cache_key(split.digest, config.tokenizer, config.on_bad_line), split.texts,
+            cache_dir,
+            cache_key(split.digest, config.tokenizer, config.on_bad_line),
+            split.texts,
             tokenize,
         )
         for name, split in corpus.splits().items()
@@ -66,10 +68,16 @@ def prepare_data(config: DataConfig) -> PreparedData:
     vocab = build_vocab(docs["train"], config.min_freq, config.max_vocab)
     tensors = {}
     for name, split in corpus.splits().items():
-        key = cache_key(split.digest, config.tokenizer, config.on_bad_line, vocab.fingerprint,
-                        str(config.pad_size))
+        key = cache_key(
+            split.digest,
+            config.tokenizer,
+            config.on_bad_line,
+            vocab.fingerprint,
+            str(config.pad_size),
+        )
         ids = cached_tensor(
-            cache_dir, key,
+            cache_dir,
+            key,
             lambda d=docs[name]: torch.tensor([vocab.encode(t, config.pad_size) for t in d]),
         )
         tensors[name] = Tensors(ids=ids, labels=torch.tensor(split.labels, dtype=torch.long))

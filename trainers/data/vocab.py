@@ -31,7 +31,9 @@ class Vocab:
         return hashlib.sha256("\n".join(self.tokens).encode()).hexdigest()[:16]
 
 
-def build_vocab(documents: Iterable[Sequence[str]], min_freq: int = 1, max_size: int = 50_000) -> Vocab:
+def build_vocab(
+    documents: Iterable[Sequence[str]], min_freq: int = 1, max_size: int = 50_000
+) -> Vocab:
     """Most frequent tokens first (ties by first appearance), at most `max_size` incl. specials."""
     counts: Counter[str] = Counter()
     for doc in documents:

@@ -28,13 +28,16 @@ def make_config(name: str, overrides: Mapping[str, Any] | None = None):
     fields = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(overrides or {}) - fields
     if unknown:
-        raise ValueError(f"unknown {name} setting(s): {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(sorted(fields))}")
+        raise ValueError(
+            f"unknown {name} setting(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(fields))}"
+        )
     return config_cls(**(overrides or {}))
 
 
-def build_model(name: str, config, vocab_size: int, num_classes: int,
-                pretrained: torch.Tensor | None = None) -> nn.Module:
+def build_model(
+    name: str, config, vocab_size: int, num_classes: int, pretrained: torch.Tensor | None = None
+) -> nn.Module:
     _, model_cls = MODELS[name]
     return model_cls(config, vocab_size, num_classes, pretrained)
 

@@ -17,8 +17,13 @@ class TextCNNConfig:
 
 
 class TextCNN(nn.Module):
-    def __init__(self, config: TextCNNConfig, vocab_size: int, num_classes: int,
-                 pretrained: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        config: TextCNNConfig,
+        vocab_size: int,
+        num_classes: int,
+        pretrained: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.embedding = _embedding(vocab_size, config.embed_dim, pretrained)

@@ -1,0 +1,165 @@
+"""Train FastText, TextCNN and LSTM on THUCNews-45k with the default settings; report results.
+
+    python benchmarks/train_thucnews.py [--data DIR] [--out benchmarks/results] [--models ...]
+
+The data folder comes from --data or $NEWSDESK_DATA; its `char_embeddings_200d.npz` (when
+present) is passed as --embeddings. Each model trains in its own child process through
+`newsdesk train` into a fresh temporary SQLite store, so peak RSS is per model; the numbers are
+read back from the store (the stored point count included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("fasttext", "textcnn", "lstm")
+REFERENCE = {  # Chinese-Text-Classification-Pytorch on this machine, same split (issue 3)
+    "fasttext": {
+        "test_acc": None,
+        "wall_s": None,
+        "note": "0.83 s/step, 85.1% val after 1,000 steps",
+    },
+    "textcnn": {"test_acc": 0.8775, "wall_s": 377},
+    "lstm": {"test_acc": 0.8674, "wall_s": 629},
+}
+
+
+def child(argv: list[str]) -> int:
+    """Run `newsdesk train` in this process, then print peak RSS as the last line."""
+    sys.path.insert(0, str(ROOT))
+    from trainers.cli import main
+
+    code = main(argv)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"exit_code": code, "peak_rss_mib": peak_kib / 1024}))
+    return code
+
+
+def train_one(model: str, data: Path, store: str, extra: list[str]) -> dict:
+    argv = [
+        "train",
+        "--model",
+        model,
+        "--data",
+        str(data),
+        "--tracking-uri",
+        store,
+        "--experiment",
+        "bench-thucnews",
+        "--quiet",
+        *extra,
+    ]
+    embeddings = data / "char_embeddings_200d.npz"
+    if embeddings.exists():
+        argv += ["--embeddings", str(embeddings)]
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{model} failed:\n{proc.stderr[-3000:]}")
+    child_report = json.loads(proc.stdout.strip().splitlines()[-1])
+    client = MlflowClient(tracking_uri=store)
+    exp = client.get_experiment_by_name("bench-thucnews")
+    run = client.search_runs([exp.experiment_id], filter_string=f"tags.model = '{model}'")[0]
+    m = run.data.metrics
+    stored = sum(len(client.get_metric_history(run.info.run_id, k)) for k in m)
+    steps = int(len(client.get_metric_history(run.info.run_id, "train/loss")))
+    return {
+        "model": model,
+        "run_id": run.info.run_id,
+        "test_acc": m["test/acc"],
+        "test_macro_f1": m["test/macro_f1"],
+        "train_seconds": m["perf/train_seconds"],
+        "run_wall_s": m["perf/wall_time_s"],
+        "process_wall_s": wall,
+        "steps": steps,
+        "steps_per_s": steps / m["perf/train_seconds"],
+        "samples_per_s": m["perf/samples_per_s"],
+        "peak_rss_mib": child_report["peak_rss_mib"],
+        "stored_points": stored,
+    }
+
+
+def render(result: dict) -> str:
+    lines = [
+        "# Training on THUCNews-45k",
+        "",
+        f"Machine: {result['machine']}; data: `{result['data']}`; default settings"
+        f"{' + pretrained char vectors' if result['embeddings'] else ''}.",
+        "",
+        "| model | test acc | macro F1 | wall (run) | steps | steps/s | samples/s | peak RSS "
+        "| stored points | reference acc / wall |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["models"]:
+        ref = REFERENCE[r["model"]]
+        ref_text = (
+            f"{ref['test_acc']:.2%} / {ref['wall_s']} s" if ref["test_acc"] else ref.get("note", "")
+        )
+        lines.append(
+            f"| {r['model']} | {r['test_acc']:.2%} | {r['test_macro_f1']:.4f} | "
+            f"{r['run_wall_s']:.0f} s | {r['steps']} | {r['steps_per_s']:.1f} | "
+            f"{r['samples_per_s']:,.0f} | {r['peak_rss_mib']:.0f} MiB | {r['stored_points']:,} | "
+            f"{ref_text} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--data", default=os.environ.get("NEWSDESK_DATA"))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--extra",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="further `newsdesk train` options, e.g. --set train.lr=2e-3",
+    )
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(json.loads(args.child))
+    if not args.data:
+        parser.error("give --data or set NEWSDESK_DATA to the THUCNews folder")
+    data = Path(args.data).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        rows = []
+        for model in args.models:
+            rows.append(train_one(model, data, store, args.extra))
+            print(json.dumps(rows[-1]), flush=True)
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        "data": str(args.data),
+        "embeddings": (data / "char_embeddings_200d.npz").exists(),
+        "models": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "train_thucnews.json").write_text(json.dumps(result, indent=2) + "\n")
+    markdown = render(result)
+    (args.out / "train_thucnews.md").write_text(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
