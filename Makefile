@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/newsdesk train --model all --experiment newsdesk-demo
+	$(VENV)/bin/newsdesk demo
 
 test: install
 	$(PY) -m pytest -q

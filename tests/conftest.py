@@ -43,7 +43,64 @@ def thucnews_dir(pytestconfig: pytest.Config) -> Path:
     value = pytestconfig.getoption("--data")
     if not value:
         raise pytest.UsageError("set NEWSDESK_DATA or pass --data to the THUCNews folder")
-    path = Path(value).resolve()
+    path = (pytestconfig.invocation_params.dir / value).resolve()  # tests may chdir
     if not (path / "train.txt").is_file():
         raise pytest.UsageError(f"{path} has no train.txt (NEWSDESK_DATA / --data)")
     return path
+
+
+SMALL_MODELS = [
+    "--set",
+    "model.buckets=5000",
+    "--set",
+    "model.num_filters=16",
+    "--set",
+    "model.hidden_size=16",
+    "--set",
+    "train.eval_every=5",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_store(thucnews_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Three short real runs (fasttext, textcnn, lstm) on a slice of THUCNews, made once.
+
+    Tests that change the store use `trained_copy`, which copies the database (the artifacts,
+    models included, stay shared and are only read).
+    """
+    from tests.trainers.conftest import write_slice
+    from trainers.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    data = write_slice(thucnews_dir, root / "slice", {"train": 640, "dev": 200, "test": 200})
+    uri = f"sqlite:///{root / 'store' / 'mlflow.db'}"
+    code = main(
+        [
+            "train",
+            "--model",
+            "all",
+            "--data",
+            str(data),
+            "--tracking-uri",
+            uri,
+            "--experiment",
+            "dash",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--cache-dir",
+            str(root / "cache"),
+            *SMALL_MODELS,
+        ]
+    )
+    assert code == 0
+    return {"uri": uri, "experiment": "dash", "data": data, "root": root}
+
+
+@pytest.fixture
+def trained_copy(trained_store: dict, tmp_path: Path) -> dict:
+    db = Path(trained_store["uri"].removeprefix("sqlite:///"))
+    target = tmp_path / "copy" / "mlflow.db"
+    target.parent.mkdir()
+    shutil.copy(db, target)
+    return {**trained_store, "uri": f"sqlite:///{target}"}

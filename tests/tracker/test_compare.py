@@ -1,0 +1,93 @@
+"""runs_frame, metric_history and `newsdesk compare` against a real SQLite store."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tracker import TrainingLogger, WriterConfig
+from tracker.compare import metric_history, runs_frame
+from trainers.cli import main
+
+
+@pytest.fixture
+def two_runs(store_uri):
+    ids = {}
+    for name, hidden, scale in (("a", 64, 1.0), ("b", 128, 2.0)):
+        with TrainingLogger(
+            "cmp",
+            run_name=name,
+            tracking_uri=store_uri,
+            params={"model": {"hidden_size": hidden}},
+            tags={"model": name},
+            writer_config=WriterConfig(flush_interval_s=0.05),
+        ) as log:
+            for step in range(1, 21):
+                log.log_metrics({"train/loss": scale / step}, step=step)
+                if step % 5 == 0:
+                    log.log_metrics(
+                        {"val/acc": step / (20 * scale), "val/loss": scale / step}, step=step
+                    )
+            log.log_metrics({"test/acc": 0.5 / scale, "test/macro_f1": 0.4 / scale}, step=20)
+        ids[name] = log.run_id
+    return ids
+
+
+def test_runs_frame_has_one_row_per_run_with_exact_values(store_uri, two_runs):
+    frame = runs_frame("cmp", tracking_uri=store_uri).set_index("run_name")
+    assert list(frame.index) == ["a", "b"]
+    assert frame.loc["a", "run_id"] == two_runs["a"]
+    assert frame.loc["b", "model"] == "b"
+    assert frame.loc["a", "status"] == "FINISHED"
+    assert frame.loc["b", "params.model.hidden_size"] == "128"
+    assert frame.loc["a", "test/acc"] == 0.5 and frame.loc["b", "test/acc"] == 0.25
+    assert frame.loc["a", "best_val/acc"] == 1.0 and frame.loc["b", "best_val/acc"] == 0.5
+    assert frame.loc["b", "best_val/loss"] == 2.0 / 20
+    assert frame.loc["a", "steps"] == 20
+    assert frame.loc["a", "duration_s"] >= 0
+    assert isinstance(frame.loc["a", "start_time"], pd.Timestamp)
+
+
+def test_metric_history_is_long_form_with_every_point(store_uri, two_runs):
+    history = metric_history(
+        list(two_runs.values()), ["train/loss", "val/acc"], tracking_uri=store_uri
+    )
+    assert list(history.columns) == ["run_id", "run_name", "key", "step", "value", "timestamp"]
+    assert len(history) == 2 * (20 + 4)
+    b_loss = history[(history.run_id == two_runs["b"]) & (history.key == "train/loss")]
+    assert b_loss["step"].tolist() == list(range(1, 21))
+    assert b_loss["value"].tolist() == pytest.approx([2.0 / s for s in range(1, 21)])
+    assert set(history["run_name"]) == {"a", "b"}
+
+
+def test_unknown_experiment_is_a_value_error(store_uri):
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        runs_frame("nope", tracking_uri=store_uri)
+
+
+def test_compare_writes_csv_matching_the_store_and_a_png(store_uri, two_runs, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert (
+        main(["compare", "--experiment", "cmp", "--tracking-uri", store_uri, "--out", str(out)])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert printed.index(" a ") < printed.index(" b "), "ranked by test/acc, best first"
+    csv = pd.read_csv(out / "compare.csv").set_index("run_id")
+    assert csv.loc[two_runs["a"], "test/acc"] == 0.5
+    assert csv.loc[two_runs["b"], "test/macro_f1"] == pytest.approx(0.2)
+    png = (out / "compare.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--experiment", "nope"], "unknown experiment 'nope'"),
+        (["--experiment", "cmp", "--metric", "test/f9"], "has metric 'test/f9'"),
+    ],
+)
+def test_compare_bad_input_is_one_line_exit_2(store_uri, two_runs, tmp_path, capsys, argv, message):
+    assert main(["compare", "--tracking-uri", store_uri, "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -1,0 +1,140 @@
+"""`newsdesk predict` and `mlflow models serve` on the promoted champion agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pandas as pd
+import pytest
+
+from trainers.cli import main
+
+HEADLINES = [
+    "央行宣布下调存款准备金率",
+    "湖人队主场击败勇士队",
+    "新款游戏主机正式发售",
+    "北京二手房成交量回升",
+]
+
+
+@pytest.fixture
+def champion(trained_copy):
+    assert main(["promote", "--experiment", "dash", "--tracking-uri", trained_copy["uri"]]) == 0
+    return trained_copy
+
+
+def _predict(store, *extra):
+    return main(["predict", "--experiment", "dash", "--tracking-uri", store["uri"], *extra])
+
+
+def test_predict_prints_labels_with_probabilities(champion, capsys):
+    capsys.readouterr()
+    assert _predict(champion, "--top-k", "3", *HEADLINES) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = (champion["data"] / "class.txt").read_text(encoding="utf-8").split()
+    labels = [line.split("\t")[0] for line in lines if not line.startswith("\t")]
+    assert len(labels) == len(HEADLINES) and set(labels) <= set(names)
+    tops = [line for line in lines if line.startswith("\ttop 3:")]
+    assert len(tops) == len(HEADLINES) and all(t.count(":") == 4 for t in tops)
+
+
+def test_predict_file_writes_csv(champion, tmp_path, capsys):
+    source = tmp_path / "headlines.txt"
+    texts = (champion["data"] / "test.txt").read_text(encoding="utf-8").splitlines()[:50]
+    source.write_text("\n".join(t.split("\t")[0] for t in texts) + "\n", encoding="utf-8")
+    out = tmp_path / "pred.csv"
+    assert _predict(champion, "--file", str(source), "--out", str(out)) == 0
+    frame = pd.read_csv(out)
+    assert len(frame) == 50 and list(frame.columns[:3]) == ["text", "label", "probability"]
+    assert frame["probability"].between(0, 1).all()
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("empty", "no headlines (the file is empty)"),
+        ("bad-uri", "does not resolve"),
+    ],
+)
+def test_predict_bad_input_is_one_line_exit_2(champion, tmp_path, capsys, setup, message):
+    if setup == "empty":
+        empty = tmp_path / "empty.txt"
+        empty.write_text("\n")
+        code = _predict(champion, "--file", str(empty))
+    else:
+        code = _predict(champion, "--model-uri", "models:/no-such-model@champion", "x")
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_served_endpoint_agrees_with_predict(champion, capsys):
+    capsys.readouterr()
+    assert _predict(champion, *HEADLINES) == 0
+    expected = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    port = _free_port()
+    bin_dir = os.path.dirname(sys.executable)  # mlflow starts uvicorn from PATH
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": champion["uri"],
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    mlflow_bin = os.path.join(bin_dir, "mlflow")
+    proc = subprocess.Popen(
+        [
+            mlflow_bin,
+            "models",
+            "serve",
+            "-m",
+            "models:/dash-classifier@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.5)
+        body = json.dumps(
+            {"dataframe_split": {"columns": ["text"], "data": [[h] for h in HEADLINES]}}
+        ).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            predictions = json.loads(response.read())["predictions"]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+    assert [p["label"] for p in predictions] == expected

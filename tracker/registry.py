@@ -1,0 +1,201 @@
+"""Registering the best run's model and promoting it with the `champion` alias.
+
+The rule is explicit (a metric and whether higher or lower is better) and conservative: the
+alias moves only when the candidate strictly beats the current champion on that metric; the
+displaced version keeps the alias `previous`. Versions carry the run id, the metric values and
+the data fingerprint as tags, and promoting the same run twice never creates a second version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from tracker.compare import client_for
+from tracker.experiments import require_experiment
+
+CHAMPION, PREVIOUS = "champion", "previous"
+Mode = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    run_id: str
+    run_name: str
+    model_id: str
+    value: float
+    metrics: dict[str, float]
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    model_name: str
+    candidate: Candidate
+    version: str | None  # the candidate's version (None on a dry run that would create one)
+    promoted: bool
+    message: str
+
+
+def default_model_name(experiment: str) -> str:
+    return f"{experiment}-classifier"
+
+
+def best_candidate(client: MlflowClient, experiment: str, metric: str, mode: Mode) -> Candidate:
+    """The finished run with a logged model that is best on `metric`."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"--mode must be 'max' or 'min', got {mode!r}")
+    experiment_id = require_experiment(client, experiment)
+    runs = client.search_runs([experiment_id], max_results=10_000)
+    if not any(metric in r.data.metrics for r in runs):
+        known = sorted({k for r in runs for k in r.data.metrics})
+        raise ValueError(
+            f"no run in experiment {experiment!r} has metric {metric!r}; "
+            f"known metrics: {', '.join(known) or 'none'}"
+        )
+    models = {
+        m.source_run_id: m.model_id
+        for m in client.search_logged_models(experiment_ids=[experiment_id])
+    }
+    eligible = [
+        r
+        for r in runs
+        if r.info.status == "FINISHED"
+        and r.info.run_id in models
+        and metric in r.data.metrics
+        and not math.isnan(r.data.metrics[metric])
+    ]
+    if not eligible:
+        raise ValueError(
+            f"no finished run with a logged model and metric {metric!r} "
+            f"in experiment {experiment!r}"
+        )
+    sign = 1 if mode == "max" else -1
+    best = max(eligible, key=lambda r: (sign * r.data.metrics[metric], -r.info.start_time))
+    return Candidate(
+        run_id=best.info.run_id,
+        run_name=best.info.run_name,
+        model_id=models[best.info.run_id],
+        value=best.data.metrics[metric],
+        metrics={k: v for k, v in best.data.metrics.items() if k.startswith("test/")},
+        fingerprint=best.data.tags.get("data.fingerprint"),
+    )
+
+
+def _existing_version(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
+    try:
+        versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except MlflowException:
+        return None
+    return min(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def _register(client: MlflowClient, name: str, cand: Candidate, metric: str, mode: Mode) -> str:
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="newsdesk headline classifier")
+    logged = client.get_logged_model(cand.model_id)
+    tags = {
+        "run_id": cand.run_id,
+        "run_name": cand.run_name,
+        "promotion.metric": metric,
+        "promotion.mode": mode,
+        **{k: f"{v:.6g}" for k, v in cand.metrics.items()},
+    }
+    if cand.fingerprint:
+        tags["data.fingerprint"] = cand.fingerprint
+    version = client.create_model_version(
+        name, source=logged.artifact_location, run_id=cand.run_id, tags=tags, model_id=cand.model_id
+    )
+    return version.version
+
+
+def promote(
+    experiment: str,
+    metric: str = "test/acc",
+    mode: Mode = "max",
+    model_name: str | None = None,
+    dry_run: bool = False,
+    tracking_uri: str | None = None,
+) -> Promotion:
+    client = client_for(tracking_uri)
+    name = model_name or default_model_name(experiment)
+    cand = best_candidate(client, experiment, metric, mode)
+    existing = _existing_version(client, name, cand.run_id)
+    champion = _champion(client, name)
+    label = f"run {cand.run_name} ({cand.run_id[:8]}, {metric} {cand.value:.4f})"
+
+    if champion is not None and existing is not None and champion.version == existing.version:
+        return Promotion(
+            name,
+            cand,
+            existing.version,
+            False,
+            f"{label} is already {name}@{CHAMPION} (version {existing.version}); nothing to do",
+        )
+    if champion is not None:
+        champ_value = _version_metric(client, champion, metric)
+        sign = 1 if mode == "max" else -1
+        if champ_value is not None and not sign * cand.value > sign * champ_value:
+            return Promotion(
+                name,
+                cand,
+                existing.version if existing else None,
+                False,
+                f"kept {name}@{CHAMPION} version {champion.version} ({metric} "
+                f"{champ_value:.4f}): best candidate {label} does not beat it",
+            )
+    if dry_run:
+        what = f"version {existing.version}" if existing else "a new version"
+        return Promotion(
+            name,
+            cand,
+            existing.version if existing else None,
+            False,
+            f"dry run: would register {what} of {name} from {label} and make it @{CHAMPION}",
+        )
+    version = existing.version if existing else _register(client, name, cand, metric, mode)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    message = f"{name}@{CHAMPION} -> version {version}, {label}"
+    if champion is not None:
+        client.set_registered_model_alias(name, PREVIOUS, champion.version)
+        message += f"; version {champion.version} is now @{PREVIOUS}"
+    else:
+        message += "; first champion"
+    return Promotion(name, cand, version, True, message)
+
+
+def _version_metric(client: MlflowClient, version: ModelVersion, metric: str) -> float | None:
+    if version.run_id:
+        value = client.get_run(version.run_id).data.metrics.get(metric)
+        if value is not None:
+            return value
+    tagged = version.tags.get(metric)
+    return float(tagged) if tagged is not None else None
+
+
+def champion_summary(model_name: str, tracking_uri: str | None = None) -> dict[str, str] | None:
+    """The champion version of `model_name` with its tags, or None when there is none."""
+    client = client_for(tracking_uri)
+    version = _champion(client, model_name)
+    if version is None:
+        return None
+    return {
+        "model_name": model_name,
+        "version": version.version,
+        "run_id": version.run_id,
+        **version.tags,
+    }
