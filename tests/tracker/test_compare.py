@@ -91,3 +91,17 @@ def test_compare_bad_input_is_one_line_exit_2(store_uri, two_runs, tmp_path, cap
     assert main(["compare", "--tracking-uri", store_uri, "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_database_and_client_paths_give_the_same_history(store_uri, two_runs):
+    from tracker.compare import _client_history, client_for
+
+    with TrainingLogger("cmp", run_name="nan", tracking_uri=store_uri) as log:
+        log.log_metrics({"train/loss": float("nan")}, step=1)
+        log.log_metrics({"train/loss": 0.5}, step=2)
+    ids = [*two_runs.values(), log.run_id]
+    fast = metric_history(ids, ["train/loss", "val/acc"], tracking_uri=store_uri)
+    slow = _client_history(client_for(store_uri), ids, ["train/loss", "val/acc"])
+    slow = slow.sort_values(["run_id", "key", "step", "timestamp"], ignore_index=True)
+    pd.testing.assert_frame_equal(fast, slow[fast.columns], check_dtype=False)
+    assert fast[fast.run_id == log.run_id]["value"].isna().tolist() == [True, False]
