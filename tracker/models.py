@@ -8,6 +8,10 @@ The tracker thus logs and serves models without importing any model code itself.
 from __future__ import annotations
 
 import importlib
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +56,17 @@ class CheckpointTextModel(mlflow.pyfunc.PythonModel):
         return self._predictor
 
 
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    log = logging.getLogger(logger_name)
+    previous = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(previous)
+
+
 def load_object(loader: str, argument: str) -> Any:
     module_name, _, func = loader.partition(":")
     return getattr(importlib.import_module(module_name), func)(argument)
@@ -83,7 +98,10 @@ def log_pyfunc_model(
     """
     example = pd.DataFrame({TEXT_COLUMN: input_example})
     predictor = load_object(loader, str(checkpoint))
-    signature = infer_signature(example, predictor.predict_frame(input_example))
+    with warnings.catch_warnings():
+        # label_id is an integer column on purpose: predictions never have missing values.
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(example, predictor.predict_frame(input_example))
     code_paths = [
         str(Path(importlib.import_module(p).__file__).parent) for p in (code_packages or [])
     ]
@@ -98,7 +116,9 @@ def log_pyfunc_model(
         params=dict(run.data.params),
         tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
     )
-    with _use_tracking_uri(logger.location.tracking_uri):
+    # The python_model is an instance of an importable class holding one string (the loader
+    # path), so MLflow's generic warning about pickled Python objects is silenced here.
+    with _use_tracking_uri(logger.location.tracking_uri), _quiet("mlflow.pyfunc"):
         info = Model.log(
             artifact_path=None,
             model_id=logged.model_id,
