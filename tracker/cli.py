@@ -68,7 +68,7 @@ def _ranked_table(frame, metric: str, mode: str):
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from tracker.compare import metric_history, runs_frame
+    from tracker.compare import metric_history, per_class_frame, runs_frame
     from tracker.plots import compare_figure
 
     frame = runs_frame(args.experiment, tracking_uri=args.tracking_uri)
@@ -88,7 +88,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ["train/loss", "val/loss", "val/acc"],
         tracking_uri=args.tracking_uri,
     )
-    fig = compare_figure(frame, history, args.metric)
+    per_class = per_class_frame(frame["run_id"].tolist(), tracking_uri=args.tracking_uri)
+    fig = compare_figure(frame, history, args.metric, per_class)
     fig.savefig(out / "compare.png", dpi=110)
     import pandas as pd
 

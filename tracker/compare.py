@@ -140,3 +140,33 @@ def _client_history(
                     )
                 )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+REPORT_ARTIFACT = "metrics/test_report.json"
+
+
+def per_class_frame(run_ids: Sequence[str], tracking_uri: str | None = None) -> pd.DataFrame:
+    """Per-class test precision, recall, F1 and support from each run's test report.
+
+    Class names are the ones the run was trained with (class.txt of its data). Runs without
+    the report artifact are left out.
+    """
+    import json
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    client = client_for(tracking_uri)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run_id in run_ids:
+            try:
+                path = client.download_artifacts(run_id, REPORT_ARTIFACT, tmp)
+            except (MlflowException, OSError):
+                continue
+            with open(path, encoding="utf-8") as fh:
+                report = json.load(fh)
+            for order, (name, stats) in enumerate(report.get("classes", {}).items()):
+                rows.append({"run_id": run_id, "class": name, "class_order": order, **stats})
+    columns = ["run_id", "class", "class_order", "precision", "recall", "f1", "support"]
+    return pd.DataFrame(rows, columns=columns)

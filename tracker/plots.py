@@ -21,11 +21,49 @@ def run_label(runs: pd.DataFrame, run_id: str) -> str:
     return f"{model} ({run_id[:6]})" if model else f"{name} ({run_id[:6]})"
 
 
-def compare_figure(runs: pd.DataFrame, history: pd.DataFrame, metric: str = "test/acc") -> Figure:
-    """Four panels: training loss (smoothed over the raw curve), validation loss, validation
-    accuracy against the shared step axis, and a bar chart of `metric`; one colour per run."""
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
-    (ax_train, ax_vloss), (ax_vacc, ax_bar) = axes
+def use_cjk_font_if_available() -> str | None:
+    """Put an installed CJK font first in the sans-serif list, so Chinese label names render.
+
+    Returns the font's name, or None when the machine has none (DejaVu then draws boxes for
+    Chinese characters, and matplotlib warns about the missing glyphs).
+    """
+    from matplotlib import font_manager
+
+    wanted = (
+        "Noto Sans CJK SC",
+        "Noto Sans SC",
+        "Source Han Sans SC",
+        "WenQuanYi Zen Hei",
+        "WenQuanYi Micro Hei",
+        "SimHei",
+        "Microsoft YaHei",
+        "PingFang SC",
+        "Noto Sans CJK JP",
+    )
+    available = {f.name for f in font_manager.fontManager.ttflist}
+    for name in wanted:
+        if name in available:
+            current = list(matplotlib.rcParams["font.sans-serif"])
+            matplotlib.rcParams["font.sans-serif"] = [name, *[c for c in current if c != name]]
+            return name
+    return None
+
+
+def compare_figure(
+    runs: pd.DataFrame,
+    history: pd.DataFrame,
+    metric: str = "test/acc",
+    per_class: pd.DataFrame | None = None,
+) -> Figure:
+    """Training loss (smoothed over the faint raw curve), validation loss and validation
+    accuracy against the shared step axis, a bar chart of `metric`, and, given `per_class`,
+    test F1 per class with the label names of class.txt; one colour per run."""
+    use_cjk_font_if_available()
+    with_classes = per_class is not None and not per_class.empty
+    fig = plt.figure(figsize=(13, 12 if with_classes else 8))
+    grid = fig.add_gridspec(3 if with_classes else 2, 2)
+    ax_train, ax_vloss = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    ax_vacc, ax_bar = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
     colours = {run_id: f"C{i % 10}" for i, run_id in enumerate(runs["run_id"])}
     for run_id, colour in colours.items():
         label = run_label(runs, run_id)
@@ -65,5 +103,29 @@ def compare_figure(runs: pd.DataFrame, history: pd.DataFrame, metric: str = "tes
         )
         ax_bar.tick_params(axis="x", labelrotation=15)
     ax_bar.set_title(metric)
+    if with_classes:
+        _per_class_panel(fig.add_subplot(grid[2, :]), runs, per_class, colours)
     fig.tight_layout()
     return fig
+
+
+def _per_class_panel(ax, runs: pd.DataFrame, per_class: pd.DataFrame, colours: dict) -> None:
+    classes = per_class.sort_values("class_order")["class"].drop_duplicates().tolist()
+    run_ids = [r for r in runs["run_id"] if r in set(per_class["run_id"])]
+    width = 0.8 / max(1, len(run_ids))
+    for i, run_id in enumerate(run_ids):
+        mine = per_class[per_class["run_id"] == run_id].set_index("class")
+        xs = [c + i * width for c in range(len(classes))]
+        ax.bar(
+            xs,
+            [mine["f1"].get(name, 0.0) for name in classes],
+            width=width,
+            color=colours.get(run_id, "grey"),
+            label=run_label(runs, run_id),
+        )
+    ax.set_xticks([c + 0.4 - width / 2 for c in range(len(classes))], classes, rotation=20)
+    ax.set_ylim(0, 1.15)  # room for the legend above the bars
+    ax.set_ylabel("F1")
+    ax.set_title("test F1 per class")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncols=min(3, len(run_ids)), loc="upper left")

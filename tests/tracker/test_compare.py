@@ -105,3 +105,24 @@ def test_database_and_client_paths_give_the_same_history(store_uri, two_runs):
     slow = slow.sort_values(["run_id", "key", "step", "timestamp"], ignore_index=True)
     pd.testing.assert_frame_equal(fast, slow[fast.columns], check_dtype=False)
     assert fast[fast.run_id == log.run_id]["value"].isna().tolist() == [True, False]
+
+
+def test_per_class_panel_uses_class_txt_names_without_missing_glyphs(trained_store, recwarn):
+    from tracker.compare import per_class_frame
+    from tracker.plots import compare_figure
+
+    uri = trained_store["uri"]
+    runs = runs_frame("dash", tracking_uri=uri)
+    per_class = per_class_frame(runs["run_id"].tolist(), tracking_uri=uri)
+    names = (trained_store["data"] / "class.txt").read_text(encoding="utf-8").split()
+    assert len(per_class) == 3 * len(names)
+    for _, group in per_class.groupby("run_id"):
+        assert group.sort_values("class_order")["class"].tolist() == names
+    history = metric_history(
+        runs["run_id"].tolist(), ["train/loss", "val/loss", "val/acc"], tracking_uri=uri
+    )
+    fig = compare_figure(runs, history, "test/acc", per_class)
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
+    assert ticks == names
+    assert not [w for w in recwarn if "missing from" in str(w.message)]
