@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from trainers.models.textcnn import _embedding
+from trainers.models.embedding import token_embedding
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class LSTMClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        self.embedding = _embedding(vocab_size, config.embed_dim, pretrained)
+        self.embedding = token_embedding(vocab_size, config.embed_dim, pretrained)
         self.lstm = nn.LSTM(
             config.embed_dim,
             config.hidden_size,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from trainers.models.embedding import token_embedding
+
 
 @dataclass(frozen=True)
 class TextCNNConfig:
@@ -26,7 +28,7 @@ class TextCNN(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        self.embedding = _embedding(vocab_size, config.embed_dim, pretrained)
+        self.embedding = token_embedding(vocab_size, config.embed_dim, pretrained)
         self.convs = nn.ModuleList(
             nn.Conv1d(config.embed_dim, config.num_filters, k) for k in config.filter_sizes
         )
@@ -37,14 +39,3 @@ class TextCNN(nn.Module):
         x = self.embedding(ids).transpose(1, 2)  # [B, E, L]
         pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
         return self.fc(self.dropout(torch.cat(pooled, dim=1)))
-
-
-def _embedding(vocab_size: int, dim: int, pretrained: torch.Tensor | None) -> nn.Embedding:
-    if pretrained is None:
-        return nn.Embedding(vocab_size, dim, padding_idx=0)
-    if pretrained.shape != (vocab_size, dim):
-        raise ValueError(
-            f"pretrained vectors are {tuple(pretrained.shape)}, model needs ({vocab_size}, {dim});"
-            " set model.embed_dim to match"
-        )
-    return nn.Embedding.from_pretrained(pretrained.clone(), freeze=False, padding_idx=0)

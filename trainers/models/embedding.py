@@ -1,0 +1,18 @@
+"""The token embedding shared by TextCNN and the LSTM: random, or pretrained and fine-tuned."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def token_embedding(vocab_size: int, dim: int, pretrained: torch.Tensor | None) -> nn.Embedding:
+    """`<pad>` (id 0) stays a zero vector that receives no gradient."""
+    if pretrained is None:
+        return nn.Embedding(vocab_size, dim, padding_idx=0)
+    if pretrained.shape != (vocab_size, dim):
+        raise ValueError(
+            f"pretrained vectors are {tuple(pretrained.shape)}, model needs ({vocab_size}, {dim});"
+            " set model.embed_dim to match"
+        )
+    return nn.Embedding.from_pretrained(pretrained.clone(), freeze=False, padding_idx=0)
