@@ -15,8 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from tracker.interface import RunStatus
-from tracker.mlflow_logger import _as_step
-from tracker.names import validate_artifact_path, validate_metric_name
+from tracker.names import validate_artifact_path, validate_metric_name, validate_step
 from tracker.params import to_param_values
 
 
@@ -51,7 +50,7 @@ class MemoryLogger:
     def log_metrics(self, metrics: Mapping[str, float], *, step: int) -> None:
         if self.status is not None:
             raise RuntimeError("logger is closed")
-        step = step if type(step) is int else _as_step(step)
+        step = step if type(step) is int else validate_step(step)
         for key in metrics:
             validate_metric_name(key)
         self.records.append((step, {k: float(v) for k, v in metrics.items()}))

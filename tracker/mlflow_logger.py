@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import signal
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from tracker.names import (
     validate_artifact_path,
     validate_metric_name,
     validate_param_name,
+    validate_step,
     validate_tag_name,
 )
 from tracker.params import to_param_values
@@ -203,7 +203,7 @@ class TrainingLogger:
         if self._closed:
             raise RuntimeError(f"logger for run {self.run_id} is closed")
         if type(step) is not int:
-            step = _as_step(step)
+            step = validate_step(step)
         known = self._known_names
         ts = int(time.time() * 1000)
         points: list[MetricPoint] = []
@@ -273,16 +273,3 @@ class TrainingLogger:
     @property
     def rejected(self) -> list[tuple[Batch, str]]:
         return self._writer.rejected
-
-
-def _as_step(step: Any) -> int:
-    """Accept integral numbers (numpy ints, 3.0) as steps; refuse None, bools and fractions."""
-    if step is None or isinstance(step, bool):
-        raise TypeError(f"step must be an int, got {step!r}")
-    try:
-        as_float = float(step)
-    except (TypeError, ValueError):
-        raise TypeError(f"step must be an int, got {step!r}") from None
-    if not math.isfinite(as_float) or as_float != int(as_float):
-        raise TypeError(f"step must be an int, got {step!r}")
-    return int(as_float)

@@ -6,7 +6,9 @@ background writer where the traceback no longer points at the user's code.
 
 from __future__ import annotations
 
+import math
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import (
@@ -57,3 +59,20 @@ def validate_artifact_path(path: str) -> str:
     if ".." in posix.parts:
         raise ValueError(f"artifact path {path!r} contains '..'; it must stay inside the run")
     return str(posix)
+
+
+def validate_step(step: Any) -> int:
+    """Accept integral numbers (numpy ints, 3.0) as steps; refuse None, bools and fractions.
+
+    A step that silently became 0 would pile every point onto one x position, so anything
+    that is not clearly an integer is a TypeError at the call.
+    """
+    if step is None or isinstance(step, bool):
+        raise TypeError(f"step must be an int, got {step!r}")
+    try:
+        as_float = float(step)
+    except (TypeError, ValueError):
+        raise TypeError(f"step must be an int, got {step!r}") from None
+    if not math.isfinite(as_float) or as_float != int(as_float):
+        raise TypeError(f"step must be an int, got {step!r}")
+    return int(as_float)

@@ -181,22 +181,20 @@ class BackgroundWriter:
             item.event.set()
 
     def _fill(self) -> _Marker | None:
-        """Move queued items into the in-flight batch until it is full or a marker is reached."""
+        """Move queued items into the in-flight batch until it is full or a marker is reached.
+
+        The lock is taken once per fill: `close` may copy the in-flight batch at any moment.
+        """
         queue, batch, cfg = self._queue, self._inflight, self._cfg
-        while queue and len(batch) < cfg.batch_size:
-            item = queue[0]
-            kind = type(item)
-            if kind is _Marker:
-                queue.popleft()
-                return item
-            if (
-                kind is not tuple
-                and len(batch.params) + len(batch.tags) >= MAX_PARAMS_TAGS_PER_BATCH
-            ):
-                break
-            queue.popleft()
-            with self._inflight_lock:
-                self._add(batch, item)
+        with self._inflight_lock:
+            while queue and len(batch) < cfg.batch_size:
+                kind = type(queue[0])
+                if kind is _Marker:
+                    return queue.popleft()
+                full = len(batch.params) + len(batch.tags) >= MAX_PARAMS_TAGS_PER_BATCH
+                if kind is not tuple and full:
+                    break
+                self._add(batch, queue.popleft())
         return None
 
     def _drain(self) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from matplotlib import pyplot as plt
 
 from tracker.interface import MetricLogger
 from trainers.checkpoint import make_checkpoint, save_checkpoint
@@ -113,9 +114,6 @@ def run_training(
     }
     for artifact, fig in figures.items():
         logger.log_figure(fig, artifact)
-        fig.clear()
-        import matplotlib.pyplot as plt
-
         plt.close(fig)
 
     model_uri = None
