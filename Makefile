@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NEWSDESK_DATA ?= ../shared/data/thucnews
 export NEWSDESK_DATA
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench server clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# A tracking server on a private PostgreSQL cluster in mlruns/postgres, on 127.0.0.1:5000.
+server: install
+	$(VENV)/bin/newsdesk server --local-postgres mlruns/postgres --artifacts-destination mlruns/server-artifacts
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -104,3 +104,51 @@ def trained_copy(trained_store: dict, tmp_path: Path) -> dict:
     target.parent.mkdir()
     shutil.copy(db, target)
     return {**trained_store, "uri": f"sqlite:///{target}"}
+
+
+# ----- real servers: a PostgreSQL cluster for the session, an mlflow server per test ---------
+PG_TEMPLATE = "mlflow_template"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL on a free loopback port, with a migrated MLflow template database.
+
+    Migrating takes seconds, so it is done once (`mlflow db upgrade`, a separate process that
+    leaves no connection open) and each test's database is a copy of the template.
+    """
+    import subprocess
+    import sys
+
+    from tracker.postgres import LocalPostgres, PostgresConfig
+
+    pg = LocalPostgres(PostgresConfig(durable=False)).start()
+    try:
+        uri = pg.create_database(PG_TEMPLATE)
+        mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+        subprocess.run([mlflow_bin, "db", "upgrade", uri], check=True, capture_output=True)
+        yield pg
+    finally:
+        pg.destroy()
+
+
+@pytest.fixture
+def pg_database(postgres, request: pytest.FixtureRequest) -> str:
+    """A fresh, migrated MLflow database for this test; returns its URI."""
+    import re
+    import uuid
+
+    name = re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    return postgres.create_database(name, template=PG_TEMPLATE)
+
+
+@pytest.fixture
+def pg_server(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A real `mlflow server` on this test's PostgreSQL database, on a free loopback port."""
+    from tracker.server import TrackingServer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    server = TrackingServer.on_free_port(pg_database, tmp_path / "artifacts").start()
+    yield server
+    server.stop()

@@ -2,62 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tracker import TrainingLogger, WriterConfig
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(db: Path, artifacts: Path, port: int) -> subprocess.Popen:
-    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-    proc = subprocess.Popen(
-        [
-            mlflow_bin,
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{db}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--serve-artifacts",
-            "--artifacts-destination",
-            str(artifacts),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError("mlflow server exited at start") from None
-            time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise AssertionError("mlflow server did not start in 90 s")
+from tracker.server import TrackingServer
 
 
 @pytest.fixture
@@ -67,18 +18,9 @@ def server(tmp_path, _template_db, monkeypatch):
     monkeypatch.chdir(tmp_path)
     db = tmp_path / "server.db"
     shutil.copy(_template_db, db)
-    port = _free_port()
-    state = {
-        "db": db,
-        "artifacts": tmp_path / "artifacts",
-        "port": port,
-        "uri": f"http://127.0.0.1:{port}",
-    }
-    state["proc"] = _start(db, state["artifacts"], port)
-    yield state
-    if state["proc"].poll() is None:
-        os.killpg(state["proc"].pid, signal.SIGKILL)
-        state["proc"].wait()
+    server = TrackingServer.on_free_port(f"sqlite:///{db}", tmp_path / "artifacts").start()
+    yield server
+    server.stop()
 
 
 def test_http_tracking_server_works_like_sqlite(server, tmp_path):
@@ -90,7 +32,7 @@ def test_http_tracking_server_works_like_sqlite(server, tmp_path):
     with TrainingLogger(
         "remote",
         run_name="r",
-        tracking_uri=server["uri"],
+        tracking_uri=server.url,
         params={"model": {"hidden_size": 8}},
         writer_config=WriterConfig(flush_interval_s=0.05),
     ) as log:
@@ -100,7 +42,7 @@ def test_http_tracking_server_works_like_sqlite(server, tmp_path):
         ax.plot([1, 2])
         log.log_figure(fig, "plots/curve.png")
         plt.close(fig)
-    client = MlflowClient(tracking_uri=server["uri"])
+    client = MlflowClient(tracking_uri=server.url)
     run = client.get_run(log.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params == {"model.hidden_size": "8"}
@@ -113,7 +55,7 @@ def test_server_killed_and_restarted_loses_nothing(server):
     """SIGKILL the server mid-run, restart it: every point is stored exactly once."""
     log = TrainingLogger(
         "remote",
-        tracking_uri=server["uri"],
+        tracking_uri=server.url,
         writer_config=WriterConfig(
             flush_interval_s=0.05, backoff_initial_s=0.2, close_timeout_s=120
         ),
@@ -121,17 +63,16 @@ def test_server_killed_and_restarted_loses_nothing(server):
     for step in range(1, 501):
         log.log_metrics({"train/loss": float(step)}, step=step)
     assert log.flush(timeout=30)
-    os.killpg(server["proc"].pid, signal.SIGKILL)
-    server["proc"].wait()
+    server.kill()
     started = time.monotonic()
     for step in range(501, 1001):
         log.log_metrics({"train/loss": float(step)}, step=step)
     assert time.monotonic() - started < 2, "logging must not block while the server is down"
     time.sleep(2)
-    server["proc"] = _start(server["db"], server["artifacts"], server["port"])
+    server.start()
     log.close()
     assert log.spool_path is None
-    history = MlflowClient(tracking_uri=server["uri"]).get_metric_history(log.run_id, "train/loss")
+    history = MlflowClient(tracking_uri=server.url).get_metric_history(log.run_id, "train/loss")
     steps = sorted(m.step for m in history)
     print(f"handed over 1000, stored {len(steps)}, duplicates {len(steps) - len(set(steps))}")
     assert steps == list(range(1, 1001))

@@ -1,0 +1,180 @@
+"""A real `mlflow server` process: the command line, start, health wait, kill and restart.
+
+`newsdesk server` runs one in the foreground; the tests and benchmarks start, SIGKILL and
+restart them. The server binds to 127.0.0.1 unless a host is given explicitly, and serves
+artifacts itself (`--serve-artifacts`), so clients need no access to the artifact folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tracker.ports import free_port
+
+AUTH_ADMIN_PASSWORD_ENV = "MLFLOW_AUTH_ADMIN_PASSWORD"
+
+
+class ServerError(RuntimeError):
+    """The tracking server would not start; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    backend_store_uri: str
+    artifacts_destination: Path
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    auth: bool = False
+    # Where the basic-auth app keeps its users (a SQLite file); with `auth` only.
+    auth_database: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def _mlflow_executable() -> str:
+    beside = Path(sys.executable).with_name("mlflow")
+    return str(beside) if beside.exists() else "mlflow"
+
+
+def server_command(config: ServerConfig) -> list[str]:
+    command = [
+        _mlflow_executable(),
+        "server",
+        "--backend-store-uri",
+        config.backend_store_uri,
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--workers",
+        str(config.workers),
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(Path(config.artifacts_destination).resolve()),
+    ]
+    if config.auth:
+        command += ["--app-name", "basic-auth"]
+    return command
+
+
+def write_auth_config(database: Path, target: Path) -> Path:
+    """The basic-auth app's ini: users in `database`; new users may read, not write."""
+    database = database.resolve()
+    database.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{database}\n"
+        "admin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+        encoding="utf-8",
+    )
+    return target
+
+
+def server_environment(config: ServerConfig) -> dict[str, str]:
+    env = {**os.environ, **config.extra_env}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if config.auth:
+        if not env.get(AUTH_ADMIN_PASSWORD_ENV):
+            raise ServerError(
+                f"--auth needs the admin password in ${AUTH_ADMIN_PASSWORD_ENV} "
+                "(used once, when the user database is created)"
+            )
+        database = config.auth_database or Path(config.artifacts_destination).parent / "auth.db"
+        ini = write_auth_config(database, database.with_suffix(".ini"))
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(ini)
+    return env
+
+
+def wait_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
+    """Poll `/health` until the server answers; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers (an auth app may refuse even /health)
+        except OSError as exc:
+            if proc is not None and proc.poll() is not None:
+                msg = f"mlflow server exited with code {proc.returncode} at start"
+                raise ServerError(msg) from None
+            if time.monotonic() > deadline:
+                msg = f"mlflow server at {url} not healthy after {timeout:.0f}s: {exc}"
+                raise ServerError(msg) from None
+            time.sleep(0.25)
+
+
+class TrackingServer:
+    """A background `mlflow server`; `kill()` is SIGKILL, `start()` again restarts it."""
+
+    def __init__(self, config: ServerConfig, log_path: Path | None = None) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    @classmethod
+    def on_free_port(cls, backend_store_uri: str, artifacts: Path, **kwargs) -> TrackingServer:
+        config = ServerConfig(backend_store_uri, artifacts, port=free_port(), **kwargs)
+        return cls(config, log_path=Path(artifacts).parent / "server.log")
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    def start(self, timeout: float = 120.0) -> TrackingServer:
+        env = server_environment(self.config)
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                server_command(self.config),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # the whole process group is killed together
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()
+        wait_healthy(self.url, self.proc, timeout)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the server and its workers, as a crash would."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __enter__(self) -> TrackingServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
