@@ -8,6 +8,7 @@ artifacts itself (`--serve-artifacts`), so clients need no access to the artifac
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 from tracker.ports import free_port
 
 AUTH_ADMIN_PASSWORD_ENV = "MLFLOW_AUTH_ADMIN_PASSWORD"
+SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 
 
 class ServerError(RuntimeError):
@@ -69,6 +71,14 @@ def server_command(config: ServerConfig) -> list[str]:
     return command
 
 
+def _secret_key(path: Path) -> str:
+    """The CSRF secret of the auth app: generated once, kept (0600) so restarts agree."""
+    if not path.is_file():
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def write_auth_config(database: Path, target: Path) -> Path:
     """The basic-auth app's ini: users in `database`; new users may read, not write."""
     database = database.resolve()
@@ -96,6 +106,8 @@ def server_environment(config: ServerConfig) -> dict[str, str]:
         database = config.auth_database or Path(config.artifacts_destination).parent / "auth.db"
         ini = write_auth_config(database, database.with_suffix(".ini"))
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(ini)
+        if not env.get(SECRET_KEY_ENV):
+            env[SECRET_KEY_ENV] = _secret_key(database.with_suffix(".secret"))
     return env
 
 
@@ -137,7 +149,8 @@ class TrackingServer:
 
     def start(self, timeout: float = 120.0) -> TrackingServer:
         env = server_environment(self.config)
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        # Without a log file the server writes to our own stdout/stderr (the foreground command).
+        out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
                 server_command(self.config),
@@ -147,7 +160,7 @@ class TrackingServer:
                 start_new_session=True,  # the whole process group is killed together
             )
         finally:
-            if out is not subprocess.DEVNULL:
+            if out is not None:
                 out.close()
         wait_healthy(self.url, self.proc, timeout)
         return self

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tracker import TrainingLogger
+from tracker.access import check_write_access
 from tracker.cli import UsageError, add_tracking_uri
 from tracker.store import resolve_store
 from trainers.config import TrainConfig, train_config_for
@@ -58,6 +59,7 @@ def _configs(args: argparse.Namespace, models: list[str]):
 def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
     models = list(MODELS) if args.model == "all" else [args.model]
     data_config, train_configs, model_configs = _configs(args, models)
+    check_write_access(args.tracking_uri)  # a refused password fails now, not after training
     prepared = prepare_data(data_config)
     _report_skipped(prepared)
     done = []

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.trainers.conftest import write_slice
+from tests.conftest import write_slice
 from trainers.data import DataConfig, prepare_data
 
 

