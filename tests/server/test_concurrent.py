@@ -50,7 +50,7 @@ def _launch(tracking_uri: str, data: Path, cache: Path, seed: int) -> subprocess
 def _four_at_once(tracking_uri: str, data: Path, cache: Path, label: str) -> None:
     procs = [_launch(tracking_uri, data, cache, seed) for seed in range(1, 5)]
     outputs = [p.communicate(timeout=600) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name("concurrent")
