@@ -63,3 +63,10 @@ def default_spool_dir(location: StoreLocation) -> Path:
     db = sqlite_path(location.tracking_uri)
     base = db.parent if db is not None else DEFAULT_STORE_DIR
     return base / "spool"
+
+
+def default_checkpoint_dir(location: StoreLocation) -> Path:
+    """Resume checkpoints sit beside a SQLite database, else under ./mlruns/checkpoints."""
+    db = sqlite_path(location.tracking_uri)
+    base = db.parent if db is not None else DEFAULT_STORE_DIR
+    return (base / "checkpoints").resolve()

@@ -35,11 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlflowException as exc:
         print(f"newsdesk {args.command}: error: {exc.message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(
             f"newsdesk {args.command}: interrupted (an open run is marked KILLED)", file=sys.stderr
         )
-        return 130
+        return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ class TrainConfig:
     seed: int = 1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     init: Literal["xavier", "kaiming", "normal"] = "xavier"
+    # Resume checkpoints: every N optimizer steps, or (N = 0) every `checkpoint_interval_s`.
+    checkpoint_every: int = 0
+    checkpoint_interval_s: float = 60.0
 
 
 # Per-model training defaults, applied before `--set train.*` and the CLI flags. They are

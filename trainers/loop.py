@@ -8,8 +8,12 @@ so train and validation curves share one x-axis in the MLflow UI.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,6 +24,7 @@ from tracker.interface import MetricLogger
 from trainers.config import TrainConfig
 from trainers.data.pipeline import PreparedData
 from trainers.evaluate import Evaluation, evaluate
+from trainers.resume_state import Checkpointer
 
 MONITORS = ("val/loss", "val/acc")
 
@@ -76,6 +81,45 @@ def _check_config(config: TrainConfig) -> None:
         raise ValueError("batch_size, eval_every and epochs must be positive")
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM reached the loop: it checkpointed at a step boundary and stops.
+
+    A KeyboardInterrupt, so the logger ends the run KILLED (after flushing).
+    """
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
+        name = signal.Signals(signum).name
+        where = f"; checkpoint at step {step} in {checkpoint}" if checkpoint else ""
+        super().__init__(f"stopped by {name} after step {step}{where}")
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+
+
+class _StopRequests:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps (main thread only).
+
+    A second SIGINT interrupts at once, as Ctrl-C twice is expected to.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
 def train(
     model: nn.Module,
     data: PreparedData,
@@ -83,8 +127,16 @@ def train(
     logger: MetricLogger,
     *,
     progress: bool = True,
+    checkpointer: Checkpointer | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train with early stopping on `config.monitor`; returns with the best weights loaded."""
+    """Train with early stopping on `config.monitor`; returns with the best weights loaded.
+
+    With a `checkpointer`, the full training state is saved periodically and when SIGINT or
+    SIGTERM arrives (then `TrainingInterrupted` is raised at the next step boundary). With
+    `resume` (a loaded resume checkpoint), training continues from that state: same step, same
+    position in the same epoch order, same optimizer, scheduler, RNG and early-stopping state.
+    """
     _check_config(config)
     device = resolve_device(config.device)
     model.to(device)
@@ -108,8 +160,37 @@ def train(
     result_val: list[tuple[int, float, float]] = []
     global_step, bad_losses, stopped_early, train_seconds = 0, 0, False, 0.0
     last_val_acc = float("nan")
+    epoch, first_start = 0, 0
+    epoch_rng = generator.get_state()
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        for opt, saved in zip(optimizers, resume["optimizers"], strict=True):
+            opt.load_state_dict(saved)
+        for sched, saved in zip(schedulers, resume["schedulers"], strict=True):
+            sched.load_state_dict(saved)
+        global_step, epoch, first_start = (
+            resume["global_step"],
+            resume["epoch"],
+            resume["next_start"],
+        )
+        best_value, best_step, best_state = (
+            resume["best_value"],
+            resume["best_step"],
+            resume["best_state"],
+        )
+        bad_losses, train_seconds = resume["bad_losses"], resume["train_seconds"]
+        last_val_acc = resume["last_val_acc"]
+        result_train = [tuple(x) for x in resume["train_history"]]
+        result_val = [tuple(x) for x in resume["val_history"]]
+        torch.set_rng_state(resume["torch_rng_state"])
+        epoch_rng = resume["epoch_rng_state"]
     bar = tqdm(
-        total=total_steps, disable=not progress, unit="step", dynamic_ncols=True, leave=False
+        total=total_steps,
+        initial=global_step,
+        disable=not progress,
+        unit="step",
+        dynamic_ncols=True,
+        leave=False,
     )
 
     def validate() -> bool:
@@ -126,56 +207,91 @@ def train(
             return False
         return global_step - best_step >= config.patience
 
+    def state(next_start: int) -> dict[str, Any]:
+        """The whole training state at a step boundary (tensors and plain values only)."""
+        return {
+            "global_step": global_step,
+            "epoch": epoch,
+            "next_start": next_start,
+            "epoch_rng_state": epoch_rng,
+            "torch_rng_state": torch.get_rng_state(),
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizers": [o.state_dict() for o in optimizers],
+            "schedulers": [s.state_dict() for s in schedulers],
+            "best_value": best_value,
+            "best_step": best_step,
+            "best_state": best_state,
+            "bad_losses": bad_losses,
+            "train_seconds": train_seconds,
+            "last_val_acc": last_val_acc,
+            "train_history": result_train,
+            "val_history": result_val,
+        }
+
     model.train()
-    epoch = 0
-    while global_step < total_steps and not stopped_early:
-        epoch += 1
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, config.batch_size):
-            tick = time.perf_counter()
-            index = order[start : start + config.batch_size]
-            ids = train_split.ids[index].to(device, non_blocking=True)
-            labels = train_split.labels[index].to(device, non_blocking=True)
-            logits = model(ids)
-            loss = F.cross_entropy(logits, labels)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                bad_losses += 1
-                if bad_losses >= config.max_bad_losses:
-                    raise TrainingDiverged(
-                        f"{bad_losses} consecutive non-finite losses at step {global_step + 1}; "
-                        "stopping (lower train.lr or check the data)"
-                    )
-                continue
-            bad_losses = 0
-            for opt in optimizers:
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip_grad_norm:
-                nn.utils.clip_grad_norm_(dense, config.clip_grad_norm)
-            for opt in optimizers:
-                opt.step()
-            for sched in schedulers:
-                sched.step()
-            global_step += 1
-            acc = (logits.argmax(dim=1) == labels).float().mean().item()
-            train_seconds += time.perf_counter() - tick
-            lr = optimizers[0].param_groups[0]["lr"]
-            logger.log_metrics(
-                {"train/loss": loss_value, "train/acc": acc, "lr": lr, "epoch": epoch},
-                step=global_step,
-            )
-            result_train.append((global_step, loss_value, acc))
-            bar.update(1)
-            if global_step % 10 == 0:
-                bar.set_postfix(
-                    epoch=epoch, loss=f"{loss_value:.3f}", val_acc=f"{last_val_acc:.3f}"
+    resuming = resume is not None
+    with _StopRequests() as stop:
+        while global_step < total_steps and not stopped_early:
+            if resuming:
+                # Same generator state as when this epoch began: the same order again.
+                generator.set_state(epoch_rng)
+                resuming = False
+            else:
+                epoch += 1
+                first_start = 0
+                epoch_rng = generator.get_state()
+            order = torch.randperm(n, generator=generator)
+            for start in range(first_start, n, config.batch_size):
+                tick = time.perf_counter()
+                index = order[start : start + config.batch_size]
+                ids = train_split.ids[index].to(device, non_blocking=True)
+                labels = train_split.labels[index].to(device, non_blocking=True)
+                logits = model(ids)
+                loss = F.cross_entropy(logits, labels)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    bad_losses += 1
+                    if bad_losses >= config.max_bad_losses:
+                        raise TrainingDiverged(
+                            f"{bad_losses} consecutive non-finite losses at step "
+                            f"{global_step + 1}; stopping (lower train.lr or check the data)"
+                        )
+                    continue
+                bad_losses = 0
+                for opt in optimizers:
+                    opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_grad_norm:
+                    nn.utils.clip_grad_norm_(dense, config.clip_grad_norm)
+                for opt in optimizers:
+                    opt.step()
+                for sched in schedulers:
+                    sched.step()
+                global_step += 1
+                acc = (logits.argmax(dim=1) == labels).float().mean().item()
+                train_seconds += time.perf_counter() - tick
+                lr = optimizers[0].param_groups[0]["lr"]
+                logger.log_metrics(
+                    {"train/loss": loss_value, "train/acc": acc, "lr": lr, "epoch": epoch},
+                    step=global_step,
                 )
-            is_last = global_step >= total_steps
-            if global_step % config.eval_every == 0 or is_last:
-                stopped_early = validate() and not is_last
-                if stopped_early or is_last:
-                    break
+                result_train.append((global_step, loss_value, acc))
+                bar.update(1)
+                if global_step % 10 == 0:
+                    bar.set_postfix(
+                        epoch=epoch, loss=f"{loss_value:.3f}", val_acc=f"{last_val_acc:.3f}"
+                    )
+                is_last = global_step >= total_steps
+                if global_step % config.eval_every == 0 or is_last:
+                    stopped_early = validate() and not is_last
+                    if stopped_early or is_last:
+                        break
+                if checkpointer is not None and (stop.signum or checkpointer.due(global_step)):
+                    checkpointer.save(state(start + config.batch_size))
+                if stop.signum:
+                    bar.close()
+                    path = checkpointer.path if checkpointer is not None else None
+                    raise TrainingInterrupted(stop.signum, global_step, path)
     bar.close()
     if not result_val or result_val[-1][0] != global_step:
         validate()

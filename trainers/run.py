@@ -16,6 +16,7 @@ import torch
 from matplotlib import pyplot as plt
 
 from tracker.interface import MetricLogger
+from tracker.resume import CHECKPOINT_TAG
 from trainers.checkpoint import make_checkpoint, save_checkpoint
 from trainers.config import TrainConfig
 from trainers.data.pipeline import DataConfig, PreparedData
@@ -24,6 +25,7 @@ from trainers.loop import TrainResult, train
 from trainers.models.init import init_weights
 from trainers.models.registry import build_model
 from trainers.plots import confusion_figure, curves_figure
+from trainers.resume_state import Checkpointer
 
 MODEL_ARTIFACT = "model"
 
@@ -73,7 +75,11 @@ def run_training(
     *,
     progress: bool = True,
     log_model: bool = True,
+    checkpointer: Checkpointer | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> RunOutcome:
+    """Train and log one model. With `resume`, continue the run from that resume checkpoint
+    (params are not logged again: the run has them)."""
     started = time.perf_counter()
     torch.manual_seed(train_config.seed)
     pretrained = prepared.embeddings.weight if prepared.embeddings is not None else None
@@ -82,18 +88,30 @@ def run_training(
     )
     init_weights(model, train_config.init)
     num_parameters = sum(p.numel() for p in model.parameters())
-    logger.log_params(
-        run_params(model_name, model_config, data_config, train_config, prepared, num_parameters)
-    )
-    logger.set_tags(
-        {
-            "model": model_name,
-            "data.fingerprint": prepared.corpus.fingerprint,
-            "data.source": prepared.corpus.source,
-        }
-    )
+    if resume is None:
+        logger.log_params(
+            run_params(
+                model_name, model_config, data_config, train_config, prepared, num_parameters
+            )
+        )
+    tags = {
+        "model": model_name,
+        "data.fingerprint": prepared.corpus.fingerprint,
+        "data.source": prepared.corpus.source,
+    }
+    if checkpointer is not None:
+        tags[CHECKPOINT_TAG] = str(checkpointer.path)
+    logger.set_tags(tags)
 
-    result = train(model, prepared, train_config, logger, progress=progress)
+    result = train(
+        model,
+        prepared,
+        train_config,
+        logger,
+        progress=progress,
+        checkpointer=checkpointer,
+        resume=resume,
+    )
 
     names = prepared.corpus.label_names
     test_metrics = {
@@ -138,4 +156,6 @@ def run_training(
                 input_example=examples,
                 code_packages=["tracker", "trainers"],
             )
+    if checkpointer is not None:
+        checkpointer.remove()  # the run is complete: its resume state is no longer needed
     return RunOutcome(result, test_metrics, model_uri, num_parameters)

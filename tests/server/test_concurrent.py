@@ -79,5 +79,5 @@ def test_four_trainings_at_once_against_one_server(pg_server, thucnews_slice, tm
 
 
 def test_four_trainings_at_once_against_sqlite(store_uri, thucnews_slice, tmp_path):
-    """"database is locked" between the four writers is retried, never lost."""
+    """ "database is locked" between the four writers is retried, never lost."""
     _four_at_once(store_uri, thucnews_slice, tmp_path / "cache", "four against one SQLite file")
