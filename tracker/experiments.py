@@ -6,16 +6,28 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 
+# The MLflow UI opens an experiment in its GenAI (traces) view unless the experiment says it
+# holds model training; newsdesk experiments do, so they open on the runs table and charts.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+
+
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
     """Return the id of experiment `name`, creating it (with `artifact_root`) when missing."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
+        if EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(
+                experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+            )
         return experiment.experiment_id
     location = f"{artifact_root}/{name}" if artifact_root else None
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(
+            name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
+        )
     except MlflowException:
         # Another process created it between our lookup and our create.
         experiment = client.get_experiment_by_name(name)

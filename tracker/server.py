@@ -149,6 +149,8 @@ class TrackingServer:
 
     def start(self, timeout: float = 120.0) -> TrackingServer:
         env = server_environment(self.config)
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # Without a log file the server writes to our own stdout/stderr (the foreground command).
         out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         try:
