@@ -35,6 +35,7 @@ bench: install
 	$(PY) benchmarks/logger_overhead.py --out benchmarks/results
 	$(PY) benchmarks/train_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/dashboard.py --data $(NEWSDESK_DATA) --out benchmarks/results
+	$(PY) benchmarks/server_postgres.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -121,24 +121,29 @@ def _sql_history(uri: str, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
 def _client_history(
     client: MlflowClient, run_ids: Sequence[str], keys: Sequence[str]
 ) -> pd.DataFrame:
-    frames = []
-    for run_id in run_ids:
-        run_name = client.get_run(run_id).info.run_name
-        for key in keys:
-            points = client.get_metric_history(run_id, key)
-            if points:
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "run_id": run_id,
-                            "run_name": run_name,
-                            "key": key,
-                            "step": [p.step for p in points],
-                            "value": [p.value for p in points],
-                            "timestamp": [p.timestamp for p in points],
-                        }
-                    )
-                )
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = {run_id: client.get_run(run_id).info.run_name for run_id in run_ids}
+
+    def series(run_id: str, key: str) -> pd.DataFrame | None:
+        points = client.get_metric_history(run_id, key)
+        if not points:
+            return None
+        return pd.DataFrame(
+            {
+                "run_id": run_id,
+                "run_name": names[run_id],
+                "key": key,
+                "step": [p.step for p in points],
+                "value": [p.value for p in points],
+                "timestamp": [p.timestamp for p in points],
+            }
+        )
+
+    # A server answers several requests at once (workers); the waits overlap in threads.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pairs = [(run_id, key) for run_id in run_ids for key in keys]
+        frames = [f for f in pool.map(lambda rk: series(*rk), pairs) if f is not None]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
