@@ -5,7 +5,6 @@ from __future__ import annotations
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-
 # The MLflow UI opens an experiment in its GenAI (traces) view unless the experiment says it
 # holds model training; newsdesk experiments do, so they open on the runs table and charts.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
