@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlflowException as exc:
         print(f"newsdesk {args.command}: error: {exc.message}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The machine, not the user: a full disk, an unreachable or broken artifact store.
+        print(f"newsdesk {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         print(
             f"newsdesk {args.command}: interrupted (an open run is marked KILLED)", file=sys.stderr

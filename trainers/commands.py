@@ -78,7 +78,7 @@ def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
                 train_configs[name],
                 prepared,
             )
-            with report_interruption(log.run_id):
+            with report_interruption(log.run_id, checkpointer):
                 outcome = run_training(
                     name,
                     model_configs[name],
@@ -129,13 +129,21 @@ def make_checkpointer(
 
 
 @contextmanager
-def report_interruption(run_id: str):
-    """On SIGINT/SIGTERM, say where the checkpoint is and how to go on, then re-raise."""
+def report_interruption(run_id: str, checkpointer: Checkpointer | None = None):
+    """On SIGINT/SIGTERM or a failure, say how to go on from the checkpoint, then re-raise."""
     try:
         yield
     except TrainingInterrupted as exc:
         hint = f"; continue with: newsdesk resume {run_id}" if exc.checkpoint else ""
         print(f"newsdesk: run {run_id} {exc}{hint}", file=sys.stderr)
+        raise
+    except Exception:
+        if checkpointer is not None and checkpointer.path.is_file():
+            print(
+                f"newsdesk: run {run_id} failed at step {checkpointer.saved_step} or later; "
+                f"once the cause is fixed, continue with: newsdesk resume {run_id}",
+                file=sys.stderr,
+            )
         raise
 
 

@@ -179,7 +179,7 @@ def train(
             resume["best_state"],
         )
         bad_losses, train_seconds = resume["bad_losses"], resume["train_seconds"]
-        last_val_acc = resume["last_val_acc"]
+        last_val_acc, stopped_early = resume["last_val_acc"], resume["stopped_early"]
         result_train = [tuple(x) for x in resume["train_history"]]
         result_val = [tuple(x) for x in resume["val_history"]]
         torch.set_rng_state(resume["torch_rng_state"])
@@ -222,6 +222,7 @@ def train(
             "best_step": best_step,
             "best_state": best_state,
             "bad_losses": bad_losses,
+            "stopped_early": stopped_early,
             "train_seconds": train_seconds,
             "last_val_acc": last_val_acc,
             "train_history": result_train,
@@ -295,6 +296,10 @@ def train(
     bar.close()
     if not result_val or result_val[-1][0] != global_step:
         validate()
+    if checkpointer is not None:
+        # Training is done: if what follows (test, artifacts, model upload) fails, a resume
+        # starts here instead of retraining since the last periodic checkpoint.
+        checkpointer.save(state(n))
     if best_state is not None:
         model.load_state_dict(best_state)
     test = evaluate(model, data.splits["test"], config.eval_batch_size, device)

@@ -15,10 +15,10 @@ from trainers.data.corpus import DataError
 from trainers.data.pipeline import DataConfig, prepare_data
 from trainers.models.registry import make_config
 from trainers.resume_state import Checkpointer, load_resume_state
-from trainers.run import run_training
+from trainers.run import END_METRICS, run_training
 
 _PATH_FIELDS = ("data", "embeddings", "cache_dir")
-STEP_KEYS = ("train/loss", "train/acc", "lr", "epoch", "val/loss", "val/acc")
+STEP_KEYS = ("train/loss", "train/acc", "lr", "epoch", "val/loss", "val/acc", *END_METRICS)
 
 
 def _data_config(saved: dict, cache_dir: str | None) -> DataConfig:
@@ -68,7 +68,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from trainers.commands import report_interruption
 
     with TrainingLogger(run.experiment, run_id=run.run_id, tracking_uri=args.tracking_uri) as log:
-        with report_interruption(run.run_id):
+        with report_interruption(run.run_id, checkpointer):
             outcome = run_training(
                 name,
                 model_config,

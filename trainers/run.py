@@ -28,6 +28,16 @@ from trainers.plots import confusion_figure, curves_figure
 from trainers.resume_state import Checkpointer
 
 MODEL_ARTIFACT = "model"
+# Logged once, at the last step, after training.
+END_METRICS = (
+    "test/loss",
+    "test/acc",
+    "test/macro_f1",
+    "perf/samples_per_s",
+    "perf/train_seconds",
+    "perf/wall_time_s",
+    "best_step",
+)
 
 
 @dataclass

@@ -171,3 +171,39 @@ def test_sigterm_and_sigint_flush_checkpoint_and_end_killed(
     )
     assert steps == list(range(1, STEPS + 1))
     assert _only_run(store_uri).info.status == "FINISHED"
+
+
+def test_artifact_store_failing_after_training_then_resume_finishes_without_retraining(
+    thucnews_slice, store_uri, tmp_path, capsys
+):
+    """The artifact folder breaks after training (a file where the experiment's folder should
+    be): the run ends FAILED with every metric stored and its final checkpoint kept; once the
+    folder is fixed, `newsdesk resume` logs the test results, plots and model, and finishes."""
+    from trainers.cli import main
+
+    artifacts = Path(store_uri.removeprefix("sqlite:///")).parent / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "resume").write_text("not a folder")
+    cache = tmp_path / "cache"
+    train_args = _train_command(thucnews_slice, store_uri, cache)[1:]
+    train_args += ["--max-steps", "30", "--set", "train.checkpoint_every=10"]
+    assert main(train_args) == 1
+    err = capsys.readouterr().err
+    run = _only_run(store_uri)
+    assert run.info.status == "FAILED"
+    assert f"newsdesk resume {run.info.run_id}" in err and "Traceback" not in err
+    assert [s for s, _ in _history(store_uri, run.info.run_id)] == list(range(1, 31))
+    state = torch.load(run.data.tags["newsdesk.resume_checkpoint"], weights_only=True)
+    assert state["global_step"] == 30  # the checkpoint taken when training was done
+
+    (artifacts / "resume").unlink()
+    assert main(["resume", run.info.run_id, "--tracking-uri", store_uri, "--quiet"]) == 0
+    assert "at step 30" in capsys.readouterr().err  # nothing was retrained
+    client = MlflowClient(tracking_uri=store_uri)
+    run = client.get_run(run.info.run_id)
+    assert run.info.status == "FINISHED"
+    assert [s for s, _ in _history(store_uri, run.info.run_id)] == list(range(1, 31))
+    assert len(client.get_metric_history(run.info.run_id, "test/acc")) == 1
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert logged == {"plots/confusion.png", "plots/curves.png"}
+    assert run.outputs.model_outputs  # the model was logged on resume
