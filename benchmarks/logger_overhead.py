@@ -97,31 +97,34 @@ def fresh_sqlite(folder: Path, name: str) -> str:
     return uri
 
 
+def logger_rows(result: dict) -> list[str]:
+    """The table rows for the logger-vs-naive comparison (shared with the server benchmark)."""
+    lg, nv = result["training_logger"], result["naive_log_metric"]
+    return [
+        "| measure | value |",
+        "|---|---|",
+        f"| caller cost per `log_metrics` call, median | {lg['caller_us_median']:.2f} µs |",
+        f"| caller cost per `log_metrics` call, p99 | {lg['caller_us_p99']:.2f} µs |",
+        f"| time to drain after the last call | {lg['drain_after_last_call_s']:.2f} s |",
+        f"| throughput into the store | {lg['throughput_points_per_s']:,.0f} points/s |",
+        f"| naive `mlflow.log_metric`, per step (3 calls) | {nv['per_step_us_median']:,.0f} µs |",
+        f"| ratio naive / TrainingLogger per step | {result['ratio_naive_over_logger']:,.0f}x |",
+        f"| points handed over / stored | {lg['points_handed_over']:,} / "
+        f"{lg['points_stored']:,} |",
+    ]
+
+
 def render_markdown(result: dict) -> str:
     lg, nv = result["training_logger"], result["naive_log_metric"]
-    return "\n".join(
-        [
-            "# Logger overhead",
-            "",
-            f"Store: `{result['store']}`; machine: {result['machine']}; "
-            f"{lg['steps']:,} steps x 3 metrics (TrainingLogger) vs {nv['steps']:,} steps x 3 "
-            "metrics (`mlflow.log_metric`).",
-            "",
-            "| measure | value |",
-            "|---|---|",
-            f"| caller cost per `log_metrics` call, median | {lg['caller_us_median']:.2f} µs |",
-            f"| caller cost per `log_metrics` call, p99 | {lg['caller_us_p99']:.2f} µs |",
-            f"| time to drain after the last call | {lg['drain_after_last_call_s']:.2f} s |",
-            f"| throughput into the store | {lg['throughput_points_per_s']:,.0f} points/s |",
-            f"| naive `mlflow.log_metric`, per step (3 calls) | "
-            f"{nv['per_step_us_median']:,.0f} µs |",
-            f"| ratio naive / TrainingLogger per step | "
-            f"{result['ratio_naive_over_logger']:,.0f}x |",
-            f"| points handed over / stored | {lg['points_handed_over']:,} / "
-            f"{lg['points_stored']:,} |",
-            "",
-        ]
-    )
+    header = [
+        "# Logger overhead",
+        "",
+        f"Store: `{result['store']}`; machine: {result['machine']}; "
+        f"{lg['steps']:,} steps x 3 metrics (TrainingLogger) vs {nv['steps']:,} steps x 3 "
+        "metrics (`mlflow.log_metric`).",
+        "",
+    ]
+    return "\n".join([*header, *logger_rows(result), ""])
 
 
 def main(argv: list[str] | None = None) -> int:
