@@ -109,8 +109,7 @@ def logger_rows(result: dict) -> list[str]:
         f"| throughput into the store | {lg['throughput_points_per_s']:,.0f} points/s |",
         f"| naive `mlflow.log_metric`, per step (3 calls) | {nv['per_step_us_median']:,.0f} µs |",
         f"| ratio naive / TrainingLogger per step | {result['ratio_naive_over_logger']:,.0f}x |",
-        f"| points handed over / stored | {lg['points_handed_over']:,} / "
-        f"{lg['points_stored']:,} |",
+        f"| points handed over / stored | {lg['points_handed_over']:,} / {lg['points_stored']:,} |",
     ]
 
 

@@ -47,8 +47,7 @@ def render_markdown(result: dict) -> str:
     history = [
         f"| `metric_history`, {hs['points']:,} points, through the server | "
         f"{hs['seconds_best']:.2f} s |",
-        f"| `metric_history`, same points, straight from PostgreSQL | "
-        f"{hd['seconds_best']:.2f} s |",
+        f"| `metric_history`, same points, straight from PostgreSQL | {hd['seconds_best']:.2f} s |",
     ]
     return "\n".join([*header, *logger_rows(result), *history, ""])
 

@@ -170,6 +170,12 @@ def cmd_server(args: argparse.Namespace) -> int:
 
     if args.local_postgres and args.backend_store_uri:
         raise UsageError("give --backend-store-uri or --local-postgres, not both")
+    import signal
+
+    def _stop(signum, frame):  # SIGTERM stops the server and the database like Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     postgres = None
     try:
         if args.local_postgres:
@@ -187,6 +193,8 @@ def cmd_server(args: argparse.Namespace) -> int:
             auth=args.auth,
         )
         server = TrackingServer(config)
+        if postgres is not None:
+            print(f"PostgreSQL {postgres.datadir} on 127.0.0.1:{postgres.port}")
         shown = backend.split("@")[-1] if postgres else backend  # never print the password
         print(f"starting mlflow server on {config.url} (store {shown}, artifacts {artifacts})")
         server.start()
@@ -198,11 +206,13 @@ def cmd_server(args: argparse.Namespace) -> int:
         try:
             return server.proc.wait() if server.proc else 1
         except KeyboardInterrupt:
+            print("stopping the server" + (" and PostgreSQL" if postgres else ""))
             server.stop()
             return 0
     except (PostgresError, ServerError) as exc:
         raise UsageError(str(exc)) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if postgres is not None:
             postgres.stop()
 

@@ -1,0 +1,82 @@
+"""`newsdesk server --local-postgres DIR` (what `make server` runs), as a user runs it."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tracker import TrainingLogger
+from tracker.ports import free_port
+from tracker.server import wait_healthy
+
+pytestmark = pytest.mark.server
+
+
+def _serve(folder: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("newsdesk")),
+            "server",
+            "--local-postgres",
+            str(folder / "postgres"),
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
+    return proc
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def folder():
+    """As root the cluster runs as an unprivileged user, which must reach its folder; pytest's
+    own temporary root is private (0700), so this one is world-searchable."""
+    path = Path(tempfile.mkdtemp(prefix="newsdesk-server-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_local_postgres_server_keeps_runs_across_restarts_and_stops_cleanly(folder):
+    port = free_port()
+    proc = _serve(folder, port)
+    url = f"http://127.0.0.1:{port}"
+    with TrainingLogger("team", run_name="first", tracking_uri=url) as log:
+        for step in range(1, 101):
+            log.log_metrics({"train/loss": 1.0 / step}, step=step)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-2000:]
+    assert "127.0.0.1" in out and "PostgreSQL" in out
+    pg_port = int(out.split("PostgreSQL ")[1].split(" on 127.0.0.1:")[1].split()[0])
+    assert not _listening(port) and not _listening(pg_port)  # both stopped, nothing orphaned
+
+    proc = _serve(folder, port)  # the same cluster again: the run is still there
+    try:
+        history = MlflowClient(url).get_metric_history(log.run_id, "train/loss")
+        assert sorted(m.step for m in history) == list(range(1, 101))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
