@@ -9,6 +9,7 @@ only tensors and plain values, so it loads with `torch.load(weights_only=True)`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -61,7 +62,10 @@ class Checkpointer:
         return self.path
 
     def remove(self) -> None:
+        """Delete the checkpoint, and its run's folder when nothing else is in it."""
         self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.path.parent.rmdir()
 
 
 def load_resume_state(path: Path) -> dict[str, Any]:
