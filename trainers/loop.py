@@ -229,6 +229,20 @@ def train(
             "val_history": result_val,
         }
 
+    def checkpoint(snapshot: dict[str, Any], *, graceful: bool) -> None:
+        """Save a resume checkpoint only once the store has every point logged before it.
+
+        A resume skips the steps up to the checkpoint; if the store lacked some of their
+        points (still in the writer's memory when the process was SIGKILLed), they would be a
+        gap. So a periodic save first flushes (briefly); when the store is too slow or down,
+        the previous checkpoint stays, and a resume recomputes and logs those steps instead.
+        On SIGINT/SIGTERM the logger spools what it cannot store, so the save always happens.
+        """
+        if checkpointer is None:
+            return
+        if logger.flush(timeout=checkpointer.flush_timeout_s) or graceful:
+            checkpointer.save(snapshot)
+
     model.train()
     resuming = resume is not None
     with _StopRequests() as stop:
@@ -288,7 +302,7 @@ def train(
                     if stopped_early or is_last:
                         break
                 if checkpointer is not None and (stop.signum or checkpointer.due(global_step)):
-                    checkpointer.save(state(start + config.batch_size))
+                    checkpoint(state(start + config.batch_size), graceful=bool(stop.signum))
                 if stop.signum:
                     bar.close()
                     path = checkpointer.path if checkpointer is not None else None
@@ -299,7 +313,7 @@ def train(
     if checkpointer is not None:
         # Training is done: if what follows (test, artifacts, model upload) fails, a resume
         # starts here instead of retraining since the last periodic checkpoint.
-        checkpointer.save(state(n))
+        checkpoint(state(n), graceful=False)
     if best_state is not None:
         model.load_state_dict(best_state)
     test = evaluate(model, data.splits["test"], config.eval_batch_size, device)

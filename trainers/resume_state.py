@@ -47,6 +47,8 @@ class Checkpointer:
     static: dict[str, Any] = field(default_factory=dict)
     every_steps: int = 0
     interval_s: float = 60.0
+    # How long a periodic save waits for the logger to store what it was handed (see `train`).
+    flush_timeout_s: float = 2.0
     saved_step: int = 0
     _last_save: float = field(default_factory=time.monotonic)
 
