@@ -242,6 +242,8 @@ def train(
             return
         if logger.flush(timeout=checkpointer.flush_timeout_s) or graceful:
             checkpointer.save(snapshot)
+        else:
+            checkpointer.postpone()
 
     model.train()
     resuming = resume is not None

@@ -57,6 +57,10 @@ class Checkpointer:
             return step % self.every_steps == 0
         return time.monotonic() - self._last_save >= self.interval_s
 
+    def postpone(self) -> None:
+        """A save was due but skipped: try again one interval later, not at the next step."""
+        self._last_save = time.monotonic()
+
     def save(self, state: dict[str, Any]) -> Path:
         save_checkpoint({"format": RESUME_FORMAT, **self.static, **state}, self.path)
         self.saved_step = int(state["global_step"])

@@ -11,7 +11,7 @@ from tracker import MemoryLogger
 from trainers.config import TrainConfig
 from trainers.data import DataConfig, prepare_data
 from trainers.loop import TrainingDiverged, train
-from trainers.models.registry import make_config
+from trainers.models.registry import build_model, make_config
 from trainers.run import run_training
 
 TRAIN_KEYS = ["train/loss", "train/acc", "lr", "epoch"]
@@ -140,3 +140,38 @@ def test_init_leaves_embeddings_alone_and_zeroes_biases(tiny):
     assert torch.count_nonzero(model.fc.bias) == 0
     with pytest.raises(ValueError, match="unknown init"):
         init_weights(model, "bogus")  # type: ignore[arg-type]
+
+
+class _UnreachableStore(MemoryLogger):
+    """Takes points but never gets them stored: `flush` times out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self, timeout: float | None = None) -> bool:
+        self.flushes += 1
+        return False
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_checkpoints_wait_for_the_store(tiny, tmp_path, reachable):
+    """A resume checkpoint is saved only once the logger has stored what came before it; with
+    the store unreachable the save is skipped (once per interval, not at every step)."""
+    from trainers.resume_state import Checkpointer, load_resume_state
+
+    log = MemoryLogger() if reachable else _UnreachableStore()
+    path = tmp_path / "resume.pt"
+    every = Checkpointer(path=path, every_steps=5, flush_timeout_s=0.01)
+    config = TrainConfig(epochs=1, max_steps=20, batch_size=32, eval_every=10)
+    net = build_model("fasttext", make_config("fasttext", {"buckets": 1000}), len(tiny.vocab), 10)
+    train(net, tiny, config, log, progress=False, checkpointer=every)
+    if reachable:
+        assert load_resume_state(path)["global_step"] == 20
+    else:
+        assert not path.exists() and log.flushes == 3 + 1  # steps 5, 10, 15, and the end
+        timed = Checkpointer(path=path, interval_s=3600, flush_timeout_s=0.01)
+        timed._last_save -= 3600  # due now
+        log.flushes = 0
+        train(net, tiny, config, log, progress=False, checkpointer=timed)
+        assert not path.exists() and log.flushes == 1 + 1  # one try, then an interval later
