@@ -49,6 +49,13 @@ def thucnews_dir(pytestconfig: pytest.Config) -> Path:
     return path
 
 
+def newsdesk_command(*args: str) -> list[str]:
+    """The installed `newsdesk` console script with `args`, for tests that need a process."""
+    import sys
+
+    return [str(Path(sys.executable).with_name("newsdesk")), *args]
+
+
 def write_slice(source: Path, target: Path, sizes: dict[str, int]) -> Path:
     """Copy the first lines of each real split (and class.txt) into `target`."""
     target.mkdir(parents=True, exist_ok=True)

@@ -5,20 +5,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from tracker import TrainingLogger
 from tracker.access import check_write_access
 from tracker.cli import UsageError, add_tracking_uri
-from tracker.store import default_checkpoint_dir, resolve_store
+from tracker.store import resolve_store
 from trainers.config import TrainConfig, train_config_for
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import DataConfig, prepare_data
-from trainers.loop import TrainingDiverged, TrainingInterrupted
+from trainers.loop import TrainingDiverged
 from trainers.models.registry import MODELS, make_config
 from trainers.overrides import parse_assignments, typed_overrides
-from trainers.resume_state import Checkpointer, plain
+from trainers.resume_command import add_resume_command, make_checkpointer, report_interruption
 from trainers.run import RunOutcome, run_training
 
 
@@ -96,55 +95,6 @@ def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
         )
         done.append((name, log.run_id, outcome))
     return done
-
-
-def make_checkpointer(
-    run_id: str,
-    args: argparse.Namespace,
-    model_name: str,
-    model_config,
-    data_config: DataConfig,
-    train_config: TrainConfig,
-    prepared,
-) -> Checkpointer:
-    """Where this run's resume state goes, and what it records besides the loop's state."""
-    base = (
-        Path(args.checkpoint_dir).resolve()
-        if getattr(args, "checkpoint_dir", None)
-        else default_checkpoint_dir(resolve_store(args.tracking_uri))
-    )
-    return Checkpointer(
-        path=base / run_id / "resume.pt",
-        static={
-            "run_id": run_id,
-            "model_name": model_name,
-            "model_config": plain(model_config),
-            "data_config": plain(data_config),
-            "train_config": plain(train_config),
-            "vocab_fingerprint": prepared.vocab.fingerprint,
-        },
-        every_steps=train_config.checkpoint_every,
-        interval_s=train_config.checkpoint_interval_s,
-    )
-
-
-@contextmanager
-def report_interruption(run_id: str, checkpointer: Checkpointer | None = None):
-    """On SIGINT/SIGTERM or a failure, say how to go on from the checkpoint, then re-raise."""
-    try:
-        yield
-    except TrainingInterrupted as exc:
-        hint = f"; continue with: newsdesk resume {run_id}" if exc.checkpoint else ""
-        print(f"newsdesk: run {run_id} {exc}{hint}", file=sys.stderr)
-        raise
-    except Exception:
-        if checkpointer is not None and checkpointer.path.is_file():
-            print(
-                f"newsdesk: run {run_id} failed at step {checkpointer.saved_step} or later; "
-                f"once the cause is fixed, continue with: newsdesk resume {run_id}",
-                file=sys.stderr,
-            )
-        raise
 
 
 def _report_skipped(prepared) -> None:
@@ -251,8 +201,6 @@ def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--model", choices=[*MODELS, "all"], required=True)
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
-
-    from trainers.resume_command import add_resume_command
 
     add_resume_command(sub)
 

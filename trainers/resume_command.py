@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from tracker import TrainingLogger
 from tracker.access import check_write_access
 from tracker.cli import UsageError, add_tracking_uri
 from tracker.resume import SkipLogged, find_resumable_run, last_logged_steps
+from tracker.store import default_checkpoint_dir, resolve_store
 from trainers.config import TrainConfig
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import DataConfig, prepare_data
+from trainers.loop import TrainingInterrupted
 from trainers.models.registry import make_config
-from trainers.resume_state import Checkpointer, load_resume_state
+from trainers.resume_state import STATIC_KEYS, Checkpointer, load_resume_state, plain
 from trainers.run import END_METRICS, run_training
 
 _PATH_FIELDS = ("data", "embeddings", "cache_dir")
@@ -26,6 +29,61 @@ def _data_config(saved: dict, cache_dir: str | None) -> DataConfig:
     if cache_dir:
         values["cache_dir"] = Path(cache_dir)
     return DataConfig(**values)
+
+
+def make_checkpointer(
+    run_id: str,
+    args: argparse.Namespace,
+    model_name: str,
+    model_config,
+    data_config: DataConfig,
+    train_config: TrainConfig,
+    prepared,
+) -> Checkpointer:
+    """Where this run's resume state goes, and what it records besides the loop's state."""
+    base = (
+        Path(args.checkpoint_dir).resolve()
+        if getattr(args, "checkpoint_dir", None)
+        else default_checkpoint_dir(resolve_store(args.tracking_uri))
+    )
+    return Checkpointer(
+        path=base / run_id / "resume.pt",
+        static=dict(
+            zip(
+                STATIC_KEYS,
+                (
+                    run_id,
+                    model_name,
+                    plain(model_config),
+                    plain(data_config),
+                    plain(train_config),
+                    prepared.vocab.fingerprint,
+                ),
+                strict=True,
+            )
+        ),
+        every_steps=train_config.checkpoint_every,
+        interval_s=train_config.checkpoint_interval_s,
+    )
+
+
+@contextmanager
+def report_interruption(run_id: str, checkpointer: Checkpointer | None = None):
+    """On SIGINT/SIGTERM or a failure, say how to go on from the checkpoint, then re-raise."""
+    try:
+        yield
+    except TrainingInterrupted as exc:
+        hint = f"; continue with: newsdesk resume {run_id}" if exc.checkpoint else ""
+        print(f"newsdesk: run {run_id} {exc}{hint}", file=sys.stderr)
+        raise
+    except Exception:
+        if checkpointer is not None and checkpointer.path.is_file():
+            print(
+                f"newsdesk: run {run_id} failed at step {checkpointer.saved_step} or later; "
+                f"once the cause is fixed, continue with: newsdesk resume {run_id}",
+                file=sys.stderr,
+            )
+        raise
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -55,7 +113,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     last = last_logged_steps(run.run_id, STEP_KEYS, args.tracking_uri)
     checkpointer = Checkpointer(
         path=Path(path),
-        static={k: state[k] for k in _STATIC},
+        static={k: state[k] for k in STATIC_KEYS},
         every_steps=train_config.checkpoint_every,
         interval_s=train_config.checkpoint_interval_s,
     )
@@ -65,8 +123,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
         f"{last.get('train/loss', 0)}",
         file=sys.stderr,
     )
-    from trainers.commands import report_interruption
-
     with TrainingLogger(run.experiment, run_id=run.run_id, tracking_uri=args.tracking_uri) as log:
         with report_interruption(run.run_id, checkpointer):
             outcome = run_training(
@@ -85,16 +141,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
         f"test/acc {outcome.test_metrics['test/acc']:.4f}  steps {outcome.result.global_step}"
     )
     return 0
-
-
-_STATIC = (
-    "run_id",
-    "model_name",
-    "model_config",
-    "data_config",
-    "train_config",
-    "vocab_fingerprint",
-)
 
 
 def add_resume_command(sub: argparse._SubParsersAction) -> None:

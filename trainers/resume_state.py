@@ -21,6 +21,15 @@ import torch
 from trainers.checkpoint import save_checkpoint
 
 RESUME_FORMAT = "newsdesk-resume/1"
+# Written by `newsdesk train` beside the loop's state; read back by `newsdesk resume`.
+STATIC_KEYS = (
+    "run_id",
+    "model_name",
+    "model_config",
+    "data_config",
+    "train_config",
+    "vocab_fingerprint",
+)
 
 
 def plain(value: Any) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import newsdesk_command
 from tracker.ports import free_port
 from tracker.server import wait_healthy
 
@@ -31,8 +31,7 @@ def auth_server(postgres, tmp_path_factory: pytest.TempPathFactory):
     port = free_port()
     env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
     proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("newsdesk")),
+        newsdesk_command(
             "server",
             "--backend-store-uri",
             pg_database,
@@ -43,7 +42,7 @@ def auth_server(postgres, tmp_path_factory: pytest.TempPathFactory):
             "--workers",
             "1",
             "--auth",
-        ],
+        ),
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -67,8 +66,7 @@ def _train(url: str, data: Path, tmp_path: Path, user: str, password: str):
     }
     started = time.monotonic()
     done = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("newsdesk")),
+        newsdesk_command(
             "train",
             "--model",
             "fasttext",
@@ -85,7 +83,7 @@ def _train(url: str, data: Path, tmp_path: Path, user: str, password: str):
             str(tmp_path / "cache"),
             "--set",
             "model.buckets=1000",
-        ],
+        ),
         env=env,
         capture_output=True,
         text=True,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+
+from tests.conftest import newsdesk_command
 
 STEPS = 60
 TRAIN_KEYS = ("train/loss", "train/acc", "lr", "epoch")
@@ -16,8 +17,7 @@ TRAIN_KEYS = ("train/loss", "train/acc", "lr", "epoch")
 
 def _launch(tracking_uri: str, data: Path, cache: Path, seed: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("newsdesk")),
+        newsdesk_command(
             "train",
             "--model",
             "fasttext",
@@ -40,7 +40,7 @@ def _launch(tracking_uri: str, data: Path, cache: Path, seed: int) -> subprocess
             "train.batch_size=16",
             "--set",
             "train.eval_every=10",
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

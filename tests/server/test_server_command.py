@@ -6,13 +6,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import newsdesk_command
 from tracker import TrainingLogger
 from tracker.ports import free_port
 from tracker.server import wait_healthy
@@ -22,8 +22,7 @@ pytestmark = pytest.mark.server
 
 def _serve(folder: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("newsdesk")),
+        newsdesk_command(
             "server",
             "--local-postgres",
             str(folder / "postgres"),
@@ -33,7 +32,7 @@ def _serve(folder: Path, port: int) -> subprocess.Popen:
             str(port),
             "--workers",
             "1",
-        ],
+        ),
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

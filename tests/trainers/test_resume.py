@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+
+from tests.conftest import newsdesk_command
 
 EPOCHS = 2
 STEPS = EPOCHS * 125  # 2,000 headlines in batches of 16
@@ -30,12 +31,8 @@ def slice_2000(thucnews_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return write_slice(thucnews_dir, root / "slice", {"train": 2000, "dev": 200, "test": 200})
 
 
-def _newsdesk(*args: str) -> list[str]:
-    return [str(Path(sys.executable).with_name("newsdesk")), *args]
-
-
 def _train_command(data: Path, uri: str, cache: Path) -> list[str]:
-    return _newsdesk(
+    return newsdesk_command(
         "train",
         "--model",
         "lstm",
@@ -94,7 +91,9 @@ def _start_and_signal(command: list[str], uri: str, signum: int) -> tuple[str, i
 
 def _resume(run_id: str, uri: str, cache: Path) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        _newsdesk("resume", run_id, "--tracking-uri", uri, "--quiet", "--cache-dir", str(cache)),
+        newsdesk_command(
+            "resume", run_id, "--tracking-uri", uri, "--quiet", "--cache-dir", str(cache)
+        ),
         capture_output=True,
         text=True,
         timeout=600,
