@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dashboard import bench_history  # noqa: E402
 from logger_overhead import bench_logger, bench_naive, logger_rows  # noqa: E402
 
-from tracker.postgres import LocalPostgres, PostgresConfig  # noqa: E402
-from tracker.server import TrackingServer  # noqa: E402
+from tracker.server.mlflow_server import TrackingServer  # noqa: E402
+from tracker.server.postgres import LocalPostgres, PostgresConfig  # noqa: E402
 
 
 def render_markdown(result: dict) -> str:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             # The same runs, read straight from the database with one SQL query.
             from mlflow.tracking import MlflowClient
 
-            from tracker.compare import metric_history
+            from tracker.dashboard.compare import metric_history
 
             client = MlflowClient(server.url)
             exp = client.get_experiment_by_name("bench-history")

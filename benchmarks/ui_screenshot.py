@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from tests.browser.pages import chromium, comparison_screenshot  # noqa: E402
-from tracker.server import TrackingServer  # noqa: E402
+from tracker.server.mlflow_server import TrackingServer  # noqa: E402
 
 
 def main() -> int:

@@ -142,7 +142,7 @@ def postgres():
     import subprocess
     import sys
 
-    from tracker.postgres import LocalPostgres, PostgresConfig
+    from tracker.server.postgres import LocalPostgres, PostgresConfig
 
     pg = LocalPostgres(PostgresConfig(durable=False)).start()
     try:
@@ -167,7 +167,7 @@ def pg_database(postgres, request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def pg_server(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A real `mlflow server` on this test's PostgreSQL database, on a free loopback port."""
-    from tracker.server import TrackingServer
+    from tracker.server.mlflow_server import TrackingServer
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -1,12 +1,23 @@
-"""newsdesk's tracking side: the training logger, store handling, comparison and registry.
+"""newsdesk's tracking side, framework-agnostic: nothing here imports model code.
 
-Framework-agnostic: nothing here imports model code.
+The rooms, by concern (each package's docstring says what it owns):
+
+- `tracker.interface` and `tracker.schema`: the contract with training code (the logger
+  protocol; the metric, tag and artifact names). `trainers` imports nothing else from here.
+- `tracker.logger`: the logging core (`TrainingLogger`, `MemoryLogger`, writer, spool, sync,
+  resume, model logging).
+- `tracker.store`: which store runs go to, experiments, access checks, MLflow internals.
+- `tracker.dashboard`: runs as DataFrames, the comparison figure, registry and promotion,
+  prediction with a registered model.
+- `tracker.server`: a real `mlflow server` and its private PostgreSQL.
+
+The names below are the public API of the logging core.
 """
 
 from tracker.interface import MetricLogger, RunStatus
-from tracker.memory_logger import MemoryLogger
-from tracker.mlflow_logger import TerminatedBySignal, TrainingLogger
-from tracker.writer import WriterConfig
+from tracker.logger.memory_logger import MemoryLogger
+from tracker.logger.mlflow_logger import TerminatedBySignal, TrainingLogger
+from tracker.logger.writer import WriterConfig
 
 __all__ = [
     "MemoryLogger",

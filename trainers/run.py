@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from matplotlib import pyplot as plt
 
+from tracker import schema
 from tracker.interface import MetricLogger
-from tracker.resume import CHECKPOINT_TAG
 from trainers.checkpoint import make_checkpoint, save_checkpoint
 from trainers.config import TrainConfig
 from trainers.data.pipeline import DataConfig, PreparedData
@@ -26,18 +26,6 @@ from trainers.models.init import init_weights
 from trainers.models.registry import build_model
 from trainers.plots import confusion_figure, curves_figure
 from trainers.resume_state import Checkpointer
-
-MODEL_ARTIFACT = "model"
-# Logged once, at the last step, after training.
-END_METRICS = (
-    "test/loss",
-    "test/acc",
-    "test/macro_f1",
-    "perf/samples_per_s",
-    "perf/train_seconds",
-    "perf/wall_time_s",
-    "best_step",
-)
 
 
 @dataclass
@@ -104,14 +92,13 @@ def run_training(
                 model_name, model_config, data_config, train_config, prepared, num_parameters
             )
         )
-    tags = {
-        "model": model_name,
-        "data.fingerprint": prepared.corpus.fingerprint,
-        "data.source": prepared.corpus.source,
-    }
-    if checkpointer is not None:
-        tags[CHECKPOINT_TAG] = str(checkpointer.path)
-    logger.set_tags(tags)
+    logger.set_tags(
+        {
+            schema.MODEL_TAG: model_name,
+            schema.DATA_FINGERPRINT_TAG: prepared.corpus.fingerprint,
+            schema.DATA_SOURCE_TAG: prepared.corpus.source,
+        }
+    )
 
     result = train(
         model,
@@ -125,20 +112,22 @@ def run_training(
 
     names = prepared.corpus.label_names
     test_metrics = {
-        "test/loss": result.test.loss,
-        "test/acc": result.test.acc,
-        "test/macro_f1": macro_f1(result.test, len(names)),
-        "perf/samples_per_s": result.samples_per_s,
-        "perf/train_seconds": result.train_seconds,
-        "perf/wall_time_s": time.perf_counter() - started,
-        "best_step": result.best_step,
+        schema.TEST_LOSS: result.test.loss,
+        schema.TEST_ACC: result.test.acc,
+        schema.TEST_MACRO_F1: macro_f1(result.test, len(names)),
+        schema.SAMPLES_PER_S: result.samples_per_s,
+        schema.TRAIN_SECONDS: result.train_seconds,
+        schema.WALL_TIME_S: time.perf_counter() - started,
+        schema.BEST_STEP: result.best_step,
     }
     logger.log_metrics(test_metrics, step=result.global_step)
-    logger.log_dict(classification_report(result.test, names), "metrics/test_report.json")
+    logger.log_dict(classification_report(result.test, names), schema.TEST_REPORT_ARTIFACT)
     title = f"{model_name}: test accuracy {result.test.acc:.2%}"
     figures = {
-        "plots/confusion.png": confusion_figure(confusion(result.test, len(names)), names, title),
-        "plots/curves.png": curves_figure(result.train_history, result.val_history, model_name),
+        schema.CONFUSION_ARTIFACT: confusion_figure(
+            confusion(result.test, len(names)), names, title
+        ),
+        schema.CURVES_ARTIFACT: curves_figure(result.train_history, result.val_history, model_name),
     }
     for artifact, fig in figures.items():
         logger.log_figure(fig, artifact)
@@ -161,7 +150,7 @@ def run_training(
             examples = prepared.corpus.test.texts[:3]
             model_uri = logger.log_model(
                 path,
-                MODEL_ARTIFACT,
+                schema.MODEL_ARTIFACT,
                 loader="trainers.predict:load_predictor",
                 input_example=examples,
                 code_packages=["tracker", "trainers"],

@@ -16,8 +16,8 @@ from tests.browser.pages import (
     run_metrics_url,
     runs_url,
 )
-from tracker.registry import promote
-from tracker.server import TrackingServer
+from tracker.dashboard.registry import promote
+from tracker.server.mlflow_server import TrackingServer
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tracker import TrainingLogger, WriterConfig
-from tracker.compare import metric_history
+from tracker.dashboard.compare import metric_history
 
 pytestmark = pytest.mark.server
 

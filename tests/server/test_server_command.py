@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import newsdesk_command
 from tracker import TrainingLogger
-from tracker.ports import free_port
-from tracker.server import wait_healthy
+from tracker.server.mlflow_server import wait_healthy
+from tracker.server.ports import free_port
 
 pytestmark = pytest.mark.server
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tracker import TrainingLogger, WriterConfig
-from tracker.compare import metric_history, runs_frame
+from tracker.dashboard.compare import metric_history, runs_frame
 from trainers.cli import main
 
 
@@ -94,7 +94,7 @@ def test_compare_bad_input_is_one_line_exit_2(store_uri, two_runs, tmp_path, cap
 
 
 def test_database_and_client_paths_give_the_same_history(store_uri, two_runs):
-    from tracker.compare import _client_history, client_for
+    from tracker.dashboard.compare import _client_history, client_for
 
     with TrainingLogger("cmp", run_name="nan", tracking_uri=store_uri) as log:
         log.log_metrics({"train/loss": float("nan")}, step=1)
@@ -108,8 +108,8 @@ def test_database_and_client_paths_give_the_same_history(store_uri, two_runs):
 
 
 def test_per_class_panel_uses_class_txt_names_without_missing_glyphs(trained_store, recwarn):
-    from tracker.compare import per_class_frame
-    from tracker.plots import compare_figure
+    from tracker.dashboard.compare import per_class_frame
+    from tracker.dashboard.plots import compare_figure
 
     uri = trained_store["uri"]
     runs = runs_frame("dash", tracking_uri=uri)

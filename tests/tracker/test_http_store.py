@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tracker import TrainingLogger, WriterConfig
-from tracker.server import TrackingServer
+from tracker.server.mlflow_server import TrackingServer
 
 
 @pytest.fixture

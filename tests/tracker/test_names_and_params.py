@@ -1,7 +1,7 @@
 import pytest
 
-from tracker.names import validate_artifact_path, validate_metric_name
-from tracker.params import flatten, to_param_values
+from tracker.logger.params import flatten, to_param_values
+from tracker.logger.validation import validate_artifact_path, validate_metric_name
 
 
 @pytest.mark.parametrize("name", ["train/loss", "val/acc", "perf/samples_per_s", "lr", "a b:c-d.e"])

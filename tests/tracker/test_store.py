@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from tracker.store import DEFAULT_TRACKING_URI, default_spool_dir, resolve_store
+from tracker.store.location import DEFAULT_TRACKING_URI, default_spool_dir, resolve_store
 
 
 def test_default_store_is_sqlite_in_mlruns(tmp_path, monkeypatch):

@@ -14,9 +14,9 @@ import pickle
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 
-BadLinePolicy = Literal["error", "skip"]
+from trainers.config import BadLinePolicy
+
 SPLITS = ("train", "dev", "test")
 INEWS_LABELS = ("positive", "neutral", "negative")
 

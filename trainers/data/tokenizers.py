@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal, Protocol
+from typing import Protocol
 
-TokenizerName = Literal["char", "word"]
+from trainers.config import TokenizerName
 
 
 class Tokenizer(Protocol):

@@ -1,4 +1,4 @@
-"""Runs side by side as pandas DataFrames: plain data out, pictures live in `tracker.plots`."""
+"""Runs side by side as pandas DataFrames: plain data out; pictures live in `plots`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,19 @@ from collections.abc import Sequence
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from tracker.experiments import require_experiment
-from tracker.store import resolve_store
+from tracker.schema import (
+    BEST_VAL_ACC,
+    BEST_VAL_LOSS,
+    MODEL_TAG,
+    STEPS,
+    TEST_REPORT_ARTIFACT,
+    TRAIN_LOSS,
+    VAL_ACC,
+    VAL_LOSS,
+)
+from tracker.store.experiments import require_experiment
+from tracker.store.location import resolve_store
+from tracker.store.mlflow_internals import METRIC_HISTORY_SQL
 
 HISTORY_COLUMNS = ["run_id", "run_name", "key", "step", "value", "timestamp"]
 
@@ -22,7 +33,7 @@ def runs_frame(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame
 
     Final metrics are each metric's last logged value (`test/acc`, `test/macro_f1`, ...);
     `best_val/acc` and `best_val/loss` are the best values over the validation history, and
-    `steps` is the number of `train/loss` points.
+    `steps` is the number of `train/loss` points (names in `tracker.schema`).
     """
     client = client_for(tracking_uri)
     experiment_id = require_experiment(client, experiment)
@@ -35,7 +46,7 @@ def runs_frame(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame
         row = {
             "run_id": info.run_id,
             "run_name": info.run_name,
-            "model": data.tags.get("model"),
+            "model": data.tags.get(MODEL_TAG),
             "status": info.status,
             "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
             "duration_s": ((info.end_time - info.start_time) / 1000) if info.end_time else None,
@@ -49,20 +60,20 @@ def runs_frame(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame
             columns=["run_id", "run_name", "model", "status", "start_time", "duration_s"]
         )
     history = metric_history(
-        frame["run_id"].tolist(), ["val/acc", "val/loss", "train/loss"], tracking_uri=tracking_uri
+        frame["run_id"].tolist(), [VAL_ACC, VAL_LOSS, TRAIN_LOSS], tracking_uri=tracking_uri
     )
     grouped = history.groupby(["run_id", "key"])["value"]
+    derived = {
+        BEST_VAL_ACC: (grouped.max(), VAL_ACC),
+        BEST_VAL_LOSS: (grouped.min(), VAL_LOSS),
+        STEPS: (grouped.count(), TRAIN_LOSS),
+    }
     best = pd.DataFrame(
         {
-            "best_val/acc": grouped.max().xs("val/acc", level="key", drop_level=True)
-            if (history["key"] == "val/acc").any()
-            else pd.Series(dtype=float),
-            "best_val/loss": grouped.min().xs("val/loss", level="key", drop_level=True)
-            if (history["key"] == "val/loss").any()
-            else pd.Series(dtype=float),
-            "steps": grouped.count().xs("train/loss", level="key", drop_level=True)
-            if (history["key"] == "train/loss").any()
-            else pd.Series(dtype=float),
+            column: values.xs(key, level="key")
+            if (history["key"] == key).any()
+            else pd.Series(dtype=float)
+            for column, (values, key) in derived.items()
         }
     )
     return frame.merge(best, left_on="run_id", right_index=True, how="left")
@@ -74,7 +85,7 @@ def metric_history(
     """Long-form history: run_id, run_name, key, step, value, timestamp.
 
     On a database-backed store (SQLite, PostgreSQL) all series come back in one SQL query
-    against MLflow's own tables (the schema of the pinned MLflow version); building one MLflow
+    against MLflow's own tables (`tracker.store.mlflow_internals`); building one MLflow
     entity per point would take seconds for 150,000 points. Other stores (a tracking server)
     are asked once per (run, key) with `get_metric_history`, never once per point.
     """
@@ -97,12 +108,7 @@ def _is_database(uri: str) -> bool:
 def _sql_history(uri: str, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
     import sqlalchemy
 
-    query = sqlalchemy.text(
-        "SELECT m.run_uuid AS run_id, r.name AS run_name, m.key AS key, m.step AS step, "
-        "m.value AS value, m.is_nan AS is_nan, m.timestamp AS timestamp "
-        "FROM metrics m JOIN runs r ON r.run_uuid = m.run_uuid "
-        "WHERE m.run_uuid IN :run_ids AND m.key IN :keys"
-    ).bindparams(
+    query = sqlalchemy.text(METRIC_HISTORY_SQL).bindparams(
         sqlalchemy.bindparam("run_ids", expanding=True),
         sqlalchemy.bindparam("keys", expanding=True),
     )
@@ -147,9 +153,6 @@ def _client_history(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-REPORT_ARTIFACT = "metrics/test_report.json"
-
-
 def per_class_frame(run_ids: Sequence[str], tracking_uri: str | None = None) -> pd.DataFrame:
     """Per-class test precision, recall, F1 and support from each run's test report.
 
@@ -166,7 +169,7 @@ def per_class_frame(run_ids: Sequence[str], tracking_uri: str | None = None) -> 
     with tempfile.TemporaryDirectory() as tmp:
         for run_id in run_ids:
             try:
-                path = client.download_artifacts(run_id, REPORT_ARTIFACT, tmp)
+                path = client.download_artifacts(run_id, TEST_REPORT_ARTIFACT, tmp)
             except (MlflowException, OSError):
                 continue
             with open(path, encoding="utf-8") as fh:

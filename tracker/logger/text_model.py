@@ -3,27 +3,29 @@
 The pyfunc wrapper is generic: it knows a checkpoint file and the import path of a loader
 (`package.module:function`) that turns the checkpoint into an object with `predict_frame`.
 The tracker thus logs and serves models without importing any model code itself.
+
+The model is saved to a local folder and uploaded to a LoggedModel through an explicit
+`MlflowClient`: nothing here reads or changes MLflow's process-wide tracking URI, so a model
+always lands in the store of the run that logged it.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import mlflow
+import mlflow.pyfunc
 import pandas as pd
-from mlflow.entities import LoggedModelStatus
-from mlflow.models import Model, infer_signature
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-if TYPE_CHECKING:
-    from tracker.mlflow_logger import TrainingLogger
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
 
 TEXT_COLUMN = "text"
 
@@ -41,6 +43,8 @@ def texts_of(model_input: Any) -> list[str]:
 
 
 class CheckpointTextModel(mlflow.pyfunc.PythonModel):
+    """Raw text in, label and class probabilities out, from a checkpoint and its loader."""
+
     def __init__(self, loader: str) -> None:
         self.loader = loader
         self._predictor: Any = None
@@ -48,7 +52,8 @@ class CheckpointTextModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self._predictor = load_object(self.loader, context.artifacts["checkpoint"])
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    # The type hint says what goes in; the signature logged with the model says its columns.
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self._predictor.predict_frame(texts_of(model_input))
 
     @property
@@ -82,8 +87,9 @@ def _requirements() -> list[str]:
     return reqs
 
 
-def log_pyfunc_model(
-    logger: TrainingLogger,
+def log_text_model(
+    client: MlflowClient,
+    run_id: str,
     checkpoint: Path,
     name: str,
     *,
@@ -91,10 +97,11 @@ def log_pyfunc_model(
     input_example: list[str],
     code_packages: list[str] | None = None,
 ) -> str:
-    """Log `checkpoint` as pyfunc model `name` in the logger's run; returns the model URI.
+    """Log `checkpoint` as pyfunc model `name` of run `run_id`; returns `models:/<model_id>`.
 
-    MLflow's `Model.log` reads the process-wide tracking URI, so it is pointed at the logger's
-    store only for the duration of this call.
+    The LoggedModel is created in the run's own experiment (MLflow's `log_model` would file it
+    under the process's active experiment and store), saved locally, uploaded, and marked
+    READY only once its files are in place.
     """
     example = pd.DataFrame({TEXT_COLUMN: input_example})
     predictor = load_object(loader, str(checkpoint))
@@ -105,32 +112,30 @@ def log_pyfunc_model(
     code_paths = [
         str(Path(importlib.import_module(p).__file__).parent) for p in (code_packages or [])
     ]
-    # Model.log would file the LoggedModel under the process's active experiment, so it is
-    # created here in the run's own experiment and handed over by id.
-    logger.flush()
-    run = logger.client.get_run(logger.run_id)
-    logged = logger.client.create_logged_model(
+    run = client.get_run(run_id)
+    logged = client.create_logged_model(
         experiment_id=run.info.experiment_id,
         name=name,
-        source_run_id=logger.run_id,
+        source_run_id=run_id,
         params=dict(run.data.params),
         tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
     )
-    # The python_model is an instance of an importable class holding one string (the loader
-    # path), so MLflow's generic warning about pickled Python objects is silenced here.
-    with _use_tracking_uri(logger.location.tracking_uri), _quiet("mlflow.pyfunc"):
-        info = Model.log(
-            artifact_path=None,
-            model_id=logged.model_id,
-            name=name,
-            flavor=mlflow.pyfunc,
-            run_id=logger.run_id,
-            python_model=CheckpointTextModel(loader),
-            artifacts={"checkpoint": str(checkpoint)},
-            signature=signature,
-            input_example=example,
-            code_paths=code_paths or None,
-            pip_requirements=_requirements(),
-        )
-    logger.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
-    return info.model_uri
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / name
+        # The python_model is an instance of an importable class holding one string (the
+        # loader path), so MLflow's generic warning about pickled Python objects is silenced.
+        with _quiet("mlflow"):
+            mlflow.pyfunc.save_model(
+                str(local),
+                python_model=CheckpointTextModel(loader),
+                artifacts={"checkpoint": str(checkpoint)},
+                signature=signature,
+                input_example=example,
+                code_paths=code_paths or None,
+                pip_requirements=_requirements(),
+            )
+        client.log_model_artifacts(logged.model_id, str(local))
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    # The run lists the model among its outputs (the run page's "Logged models").
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    return f"models:/{logged.model_id}"

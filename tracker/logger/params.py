@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from tracker.store.mlflow_internals import MAX_PARAM_VAL_LENGTH
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

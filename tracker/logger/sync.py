@@ -8,8 +8,8 @@ from pathlib import Path
 from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.tracking import MlflowClient
 
-from tracker.mlflow_logger import make_sender
-from tracker.spool import chunks, mark_synced, pending_spools, read_spool
+from tracker.logger.mlflow_logger import make_sender
+from tracker.logger.spool import chunks, mark_synced, pending_spools, read_spool
 
 
 @dataclass

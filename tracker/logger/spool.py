@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
-
-from tracker.writer import Batch
+from tracker.logger.writer import Batch
+from tracker.store.mlflow_internals import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 
 SPOOL_SUFFIX = ".jsonl"
 SYNCED_SUFFIX = ".synced"

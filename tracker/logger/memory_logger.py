@@ -15,8 +15,8 @@ from types import TracebackType
 from typing import Any
 
 from tracker.interface import RunStatus
-from tracker.names import validate_artifact_path, validate_metric_name, validate_step
-from tracker.params import to_param_values
+from tracker.logger.params import to_param_values
+from tracker.logger.validation import validate_artifact_path, validate_metric_name, validate_step
 
 
 class MemoryLogger:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracker.ports import free_port
+from tracker.server.ports import free_port
 
 CONNECTION_FILE = "newsdesk-connection.txt"
 

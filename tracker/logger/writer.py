@@ -21,30 +21,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INVALID_PARAMETER_VALUE,
-    INVALID_STATE,
-    PERMISSION_DENIED,
-    RESOURCE_DOES_NOT_EXIST,
-    UNAUTHENTICATED,
-    ErrorCode,
-)
-from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+from tracker.store.mlflow_internals import MAX_ENTITIES_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 
 _log = logging.getLogger(__name__)
 
 MetricPoint = tuple[str, float, int, int]  # (key, value, timestamp_ms, step)
 
-_PERMANENT_CODES = {
-    ErrorCode.Name(code)
-    for code in (
-        INVALID_PARAMETER_VALUE,
-        INVALID_STATE,
-        RESOURCE_DOES_NOT_EXIST,
-        PERMISSION_DENIED,
-        UNAUTHENTICATED,
-    )
-}
+# Error codes (as `MlflowException.error_code` names them) that say the store understood the
+# request and refused it: sending it again cannot help.
+_PERMANENT_CODES = frozenset(
+    {
+        "INVALID_PARAMETER_VALUE",
+        "INVALID_STATE",
+        "RESOURCE_DOES_NOT_EXIST",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+    }
+)
 
 
 def is_permanent(exc: BaseException) -> bool:

@@ -16,8 +16,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tracker.compare import client_for
-from tracker.experiments import require_experiment
+from tracker.dashboard.compare import client_for
+from tracker.schema import DATA_FINGERPRINT_TAG, DEFAULT_RANK_METRIC
+from tracker.store.experiments import require_experiment
 
 CHAMPION, PREVIOUS = "champion", "previous"
 Mode = Literal["max", "min"]
@@ -83,7 +84,7 @@ def best_candidate(client: MlflowClient, experiment: str, metric: str, mode: Mod
         model_id=models[best.info.run_id],
         value=best.data.metrics[metric],
         metrics={k: v for k, v in best.data.metrics.items() if k.startswith("test/")},
-        fingerprint=best.data.tags.get("data.fingerprint"),
+        fingerprint=best.data.tags.get(DATA_FINGERPRINT_TAG),
     )
 
 
@@ -116,7 +117,7 @@ def _register(client: MlflowClient, name: str, cand: Candidate, metric: str, mod
         **{k: f"{v:.6g}" for k, v in cand.metrics.items()},
     }
     if cand.fingerprint:
-        tags["data.fingerprint"] = cand.fingerprint
+        tags[DATA_FINGERPRINT_TAG] = cand.fingerprint
     version = client.create_model_version(
         name, source=logged.artifact_location, run_id=cand.run_id, tags=tags, model_id=cand.model_id
     )
@@ -125,7 +126,7 @@ def _register(client: MlflowClient, name: str, cand: Candidate, metric: str, mod
 
 def promote(
     experiment: str,
-    metric: str = "test/acc",
+    metric: str = DEFAULT_RANK_METRIC,
     mode: Mode = "max",
     model_name: str | None = None,
     dry_run: bool = False,

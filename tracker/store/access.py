@@ -10,7 +10,7 @@ from __future__ import annotations
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tracker.store import resolve_store
+from tracker.store.location import resolve_store
 
 
 class AccessDenied(ValueError):

@@ -15,9 +15,8 @@ from typing import Any
 from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.tracking import MlflowClient
 
-from tracker.store import resolve_store
-
-CHECKPOINT_TAG = "newsdesk.resume_checkpoint"
+from tracker.schema import RESUME_CHECKPOINT_TAG
+from tracker.store.location import resolve_store
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class ResumableRun:
 
     @property
     def checkpoint(self) -> str | None:
-        return self.tags.get(CHECKPOINT_TAG)
+        return self.tags.get(RESUME_CHECKPOINT_TAG)
 
 
 def find_resumable_run(run_id: str, tracking_uri: str | None = None) -> ResumableRun:

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from tracker.schema import DEFAULT_RANK_METRIC, TRAIN_LOSS, VAL_ACC, VAL_LOSS  # noqa: E402
+
 
 def smooth(values: pd.Series, window: int) -> pd.Series:
     return values.rolling(window, min_periods=1).mean()
@@ -52,7 +54,7 @@ def use_cjk_font_if_available() -> str | None:
 def compare_figure(
     runs: pd.DataFrame,
     history: pd.DataFrame,
-    metric: str = "test/acc",
+    metric: str = DEFAULT_RANK_METRIC,
     per_class: pd.DataFrame | None = None,
 ) -> Figure:
     """Training loss (smoothed over the faint raw curve), validation loss and validation
@@ -68,12 +70,12 @@ def compare_figure(
     for run_id, colour in colours.items():
         label = run_label(runs, run_id)
         mine = history[history["run_id"] == run_id]
-        train = mine[mine["key"] == "train/loss"]
+        train = mine[mine["key"] == TRAIN_LOSS]
         if not train.empty:
             window = max(1, len(train) // 50)
             ax_train.plot(train["step"], train["value"], color=colour, alpha=0.15, linewidth=0.8)
             ax_train.plot(train["step"], smooth(train["value"], window), color=colour, label=label)
-        for ax, key in ((ax_vloss, "val/loss"), (ax_vacc, "val/acc")):
+        for ax, key in ((ax_vloss, VAL_LOSS), (ax_vacc, VAL_ACC)):
             series = mine[mine["key"] == key]
             if not series.empty:
                 ax.plot(

@@ -1,4 +1,4 @@
-"""Validation of metric, param and artifact names in the caller's thread.
+"""Validation of metric, param and artifact names and of steps, in the caller's thread.
 
 A name MLflow would refuse must fail at the call that introduced it, not seconds later in the
 background writer where the traceback no longer points at the user's code.
@@ -11,15 +11,11 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from mlflow.exceptions import MlflowException
-from mlflow.utils.validation import (
-    MAX_ENTITY_KEY_LENGTH,
-    _validate_metric_name,
-    _validate_param_name,
-    _validate_tag_name,
-)
+
+from tracker.store.mlflow_internals import MAX_ENTITY_KEY_LENGTH, NAME_VALIDATORS
 
 
-def _check(validator, kind: str, name: str) -> None:
+def _check(kind: str, name: str) -> None:
     if not isinstance(name, str):
         raise ValueError(f"{kind} name must be a string, got {type(name).__name__}: {name!r}")
     if len(name) > MAX_ENTITY_KEY_LENGTH:
@@ -28,21 +24,21 @@ def _check(validator, kind: str, name: str) -> None:
             f"{MAX_ENTITY_KEY_LENGTH}"
         )
     try:
-        validator(name)
+        NAME_VALIDATORS[kind](name)
     except MlflowException as exc:
         raise ValueError(f"invalid {kind} name {name!r}: {exc.message}") from None
 
 
 def validate_metric_name(name: str) -> None:
-    _check(_validate_metric_name, "metric", name)
+    _check("metric", name)
 
 
 def validate_param_name(name: str) -> None:
-    _check(_validate_param_name, "param", name)
+    _check("param", name)
 
 
 def validate_tag_name(name: str) -> None:
-    _check(_validate_tag_name, "tag", name)
+    _check("tag", name)
 
 
 def validate_artifact_path(path: str) -> str:

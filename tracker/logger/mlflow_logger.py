@@ -24,20 +24,28 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.tracking import MlflowClient
 
-from tracker.experiments import ensure_experiment
 from tracker.interface import RunStatus
-from tracker.names import (
+from tracker.logger.params import to_param_values
+from tracker.logger.run_tags import system_tags
+from tracker.logger.spool import SpoolContent, write_spool
+from tracker.logger.text_model import log_text_model
+from tracker.logger.validation import (
     validate_artifact_path,
     validate_metric_name,
     validate_param_name,
     validate_step,
     validate_tag_name,
 )
-from tracker.params import to_param_values
-from tracker.run_tags import system_tags
-from tracker.spool import SpoolContent, write_spool
-from tracker.store import StoreLocation, default_spool_dir, resolve_store
-from tracker.writer import BackgroundWriter, Batch, MetricPoint, ParamItem, TagItem, WriterConfig
+from tracker.logger.writer import (
+    BackgroundWriter,
+    Batch,
+    MetricPoint,
+    ParamItem,
+    TagItem,
+    WriterConfig,
+)
+from tracker.store.experiments import ensure_experiment
+from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
 
 _log = logging.getLogger(__name__)
 
@@ -256,10 +264,12 @@ class TrainingLogger:
             self.client.log_dict(self.run_id, dict(dictionary), artifact_file)
 
     def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None:
-        """Log an MLflow pyfunc model into this run; returns the model URI."""
-        from tracker.models import log_pyfunc_model
+        """Log checkpoint `model` as a pyfunc model of this run; returns the model URI.
 
-        return log_pyfunc_model(self, model, name, **kwargs)
+        The run's params are flushed first: the LoggedModel copies them.
+        """
+        self.flush()
+        return log_text_model(self.client, self.run_id, Path(model), name, **kwargs)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every point handed over so far is stored (or `timeout` passes)."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import mlflow
+import mlflow.artifacts
+import mlflow.pyfunc
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+from mlflow.tracking import MlflowClient
 
-from tracker.registry import CHAMPION, default_model_name
-from tracker.store import resolve_store
+from tracker.dashboard.registry import CHAMPION, default_model_name
+from tracker.store.location import resolve_store
 
 PROB_PREFIX = "prob_"
 
@@ -20,12 +22,42 @@ def default_model_uri(experiment: str) -> str:
     return f"models:/{default_model_name(experiment)}@{CHAMPION}"
 
 
+def model_location(client: MlflowClient, model_uri: str) -> str:
+    """Where the files of `model_uri` are, asked of `client`'s store and registry.
+
+    `models:/<name>@<alias>`, `models:/<name>/<version>` and `models:/<model_id>` are resolved
+    here with the explicit client: MLflow's own resolution of `models:/` URIs reads the
+    process-wide registry URI. Other URIs (`runs:/…`, a path) are returned as they are.
+    """
+    if not model_uri.startswith("models:/"):
+        return model_uri
+    ref = model_uri.removeprefix("models:/").strip("/")
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias).version
+        return client.get_model_version_download_uri(name, version)
+    if "/" in ref:
+        name, version = ref.split("/", 1)
+        return client.get_model_version_download_uri(name, version)
+    return client.get_logged_model(ref).artifact_location
+
+
 def load_model(model_uri: str, tracking_uri: str | None = None):
-    """Load a pyfunc model; a URI that does not resolve is a ValueError naming it."""
+    """Load a pyfunc model; a URI that does not resolve is a ValueError naming it.
+
+    The model is found in the given store explicitly, downloaded to a temporary folder and
+    loaded from there: MLflow's process-wide tracking and registry URIs are never read or
+    set. The loaded model holds its weights in memory, so the folder is removed after.
+    """
     store = resolve_store(tracking_uri).tracking_uri
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     try:
-        with _use_tracking_uri(store):
-            return mlflow.pyfunc.load_model(model_uri)
+        location = model_location(client, model_uri)
+        with tempfile.TemporaryDirectory(prefix="newsdesk-model-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=location, dst_path=tmp, tracking_uri=store
+            )
+            return mlflow.pyfunc.load_model(local)
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__

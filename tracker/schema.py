@@ -1,0 +1,66 @@
+"""The names a newsdesk run is made of: metrics, tags and artifacts, spelled once.
+
+Trainers log under these names and the dashboard reads them back (`runs_frame`, the comparison
+figure, promotion, `newsdesk resume`), so a renamed metric is a change in one place rather than
+a silent mismatch between a writer and a reader. The names follow the MLflow UI's grouping by
+slash (`train/…`, `val/…`, `test/…`, `perf/…`), which turns them into chart sections.
+
+This module is part of the contract `trainers` may import, with `tracker.interface`.
+"""
+
+from __future__ import annotations
+
+# ----- per optimizer step, at `global_step` -------------------------------------------------
+TRAIN_LOSS = "train/loss"
+TRAIN_ACC = "train/acc"
+LR = "lr"
+EPOCH = "epoch"
+STEP_METRICS = (TRAIN_LOSS, TRAIN_ACC, LR, EPOCH)
+
+# ----- every evaluation interval --------------------------------------------------------------
+VAL_LOSS = "val/loss"
+VAL_ACC = "val/acc"
+VAL_METRICS = (VAL_LOSS, VAL_ACC)
+
+# ----- once, at the last step, after training -------------------------------------------------
+TEST_LOSS = "test/loss"
+TEST_ACC = "test/acc"
+TEST_MACRO_F1 = "test/macro_f1"
+SAMPLES_PER_S = "perf/samples_per_s"
+TRAIN_SECONDS = "perf/train_seconds"
+WALL_TIME_S = "perf/wall_time_s"
+BEST_STEP = "best_step"
+END_METRICS = (
+    TEST_LOSS,
+    TEST_ACC,
+    TEST_MACRO_F1,
+    SAMPLES_PER_S,
+    TRAIN_SECONDS,
+    WALL_TIME_S,
+    BEST_STEP,
+)
+
+# Every metric a newsdesk training logs (what `newsdesk resume` checks the store for).
+ALL_METRICS = (*STEP_METRICS, *VAL_METRICS, *END_METRICS)
+# The curves the comparison figure draws on the shared step axis.
+CURVE_METRICS = (TRAIN_LOSS, VAL_LOSS, VAL_ACC)
+
+# ----- columns that `runs_frame` derives from the histories -----------------------------------
+BEST_VAL_ACC = "best_val/acc"
+BEST_VAL_LOSS = "best_val/loss"
+STEPS = "steps"
+
+# The promotion rule and the comparison table rank by this unless told otherwise.
+DEFAULT_RANK_METRIC = TEST_ACC
+
+# ----- tags -----------------------------------------------------------------------------------
+MODEL_TAG = "model"
+DATA_FINGERPRINT_TAG = "data.fingerprint"
+DATA_SOURCE_TAG = "data.source"
+RESUME_CHECKPOINT_TAG = "newsdesk.resume_checkpoint"
+
+# ----- artifacts ------------------------------------------------------------------------------
+TEST_REPORT_ARTIFACT = "metrics/test_report.json"
+CONFUSION_ARTIFACT = "plots/confusion.png"
+CURVES_ARTIFACT = "plots/curves.png"
+MODEL_ARTIFACT = "model"

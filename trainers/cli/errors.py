@@ -1,0 +1,69 @@
+"""How a failed command ends: one line on stderr and an exit code that says whose fault it was.
+
+Exit code 2 means the user asked for something that cannot be done as asked (a bad option, a
+missing file, bad data, an unknown run, refused credentials); 1 means the command failed for
+another reason (a server answering 5xx, a refused connection, a full disk, a bug), and
+`--debug` or NEWSDESK_DEBUG=1 shows the traceback; 128 + N means signal N stopped it.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import TextIO
+
+from mlflow.exceptions import MlflowException
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+DEBUG_ENV = "NEWSDESK_DEBUG"
+
+# Error codes with which a store says the request itself was wrong.
+_USAGE_CODES = frozenset(
+    {
+        "BAD_REQUEST",
+        "INVALID_PARAMETER_VALUE",
+        "RESOURCE_ALREADY_EXISTS",
+        "RESOURCE_DOES_NOT_EXIST",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+    }
+)
+
+
+class UsageError(ValueError):
+    """A user mistake: printed as one line, exit code 2."""
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for a command that raised `exc`."""
+    if isinstance(exc, KeyboardInterrupt):
+        return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM
+    if isinstance(exc, MlflowException):
+        return EXIT_USAGE if exc.error_code in _USAGE_CODES else EXIT_FAILED
+    if isinstance(exc, ValueError | FileNotFoundError):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of what `exc` says, with the exception's type for unexpected errors."""
+    text = exc.message if isinstance(exc, MlflowException) else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    if isinstance(exc, ValueError | FileNotFoundError | MlflowException | OSError):
+        return first or type(exc).__name__
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def report(command: str, exc: BaseException, *, debug: bool, stream: TextIO | None = None) -> int:
+    """Print the one line for `exc` (and the traceback when debugging); return the exit code."""
+    out = stream if stream is not None else sys.stderr
+    code = exit_code(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        print(f"newsdesk {command}: interrupted (an open run is marked KILLED)", file=out)
+        return code
+    if debug:
+        traceback.print_exception(exc, file=out)
+    kind = "error" if code == EXIT_USAGE else "failed"
+    hint = "" if debug or code == EXIT_USAGE else f" (--debug or {DEBUG_ENV}=1 shows the traceback)"
+    print(f"newsdesk {command}: {kind}: {one_line(exc)}{hint}", file=out)
+    return code

@@ -1,0 +1,71 @@
+"""Options shared by several commands, and the help format every command uses.
+
+MLflow's conventions hold everywhere: `--tracking-uri` over `MLFLOW_TRACKING_URI` over the
+embedded store, and `--experiment` over `MLFLOW_EXPERIMENT_NAME` over "newsdesk".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+
+from tracker.store.location import resolve_store
+
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
+DEFAULT_EXPERIMENT = "newsdesk"
+CACHE_DIR_HELP = "tokenization cache folder (default: $NEWSDESK_CACHE, else ~/.cache/newsdesk)"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where the help text already says it (defaults
+    that come from the environment) and for flags, whose default is always off."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def add_tracking_uri(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db)",
+    )
+
+
+def add_experiment(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--experiment",
+        default=None,
+        help=f"MLflow experiment (default: ${EXPERIMENT_ENV}, else {DEFAULT_EXPERIMENT})",
+    )
+
+
+def resolve_experiment(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> None:
+    """Fill in `args.experiment` when the command has the option and it was not given."""
+    if getattr(args, "experiment", "") is None:
+        env = os.environ if environ is None else environ
+        args.experiment = env.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
+
+
+def is_server_uri(tracking_uri: str) -> bool:
+    return tracking_uri.startswith(("http://", "https://"))
+
+
+def dashboard_hint(tracking_uri: str | None) -> str:
+    """Where to look at the runs: the server's own UI, or `newsdesk ui` on a local store.
+
+    `tracking_uri` is the `--tracking-uri` the user gave (None: environment or default).
+    """
+    resolved = resolve_store(tracking_uri).tracking_uri
+    if is_server_uri(resolved):
+        return f"open the dashboard: {resolved} in a browser (the tracking server serves it)"
+    option = f" --tracking-uri {resolved}" if tracking_uri else ""
+    return f"open the dashboard: newsdesk ui{option}   (then http://127.0.0.1:5000)"

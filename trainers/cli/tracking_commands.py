@@ -1,0 +1,210 @@
+"""Tracking-side commands: sync, compare, promote, predict, ui.
+
+They need only `tracker` (MLflow, pandas, matplotlib): no torch import happens unless a model
+is loaded for prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from tracker import schema
+from tracker.logger.spool import SpoolError
+from tracker.logger.sync import sync_spools
+from tracker.store.location import default_spool_dir, resolve_store
+from trainers.cli.errors import UsageError
+from trainers.cli.options import add_experiment, add_tracking_uri, is_server_uri
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    location = resolve_store(args.tracking_uri)
+    directory = Path(args.spool_dir) if args.spool_dir else default_spool_dir(location)
+    try:
+        report = sync_spools(directory, tracking_uri=args.tracking_uri)
+    except SpoolError as exc:
+        raise UsageError(str(exc)) from None
+    if not report.files:
+        print(f"nothing to sync in {directory}")
+    else:
+        print(
+            f"synced {report.points} metric points of {len(report.runs)} run(s) "
+            f"from {len(report.files)} spool file(s) in {directory}"
+        )
+    return 0
+
+
+def add_sync_command(sub: argparse._SubParsersAction) -> None:
+    sync = sub.add_parser("sync", help="write spooled points to their tracking store, once")
+    add_tracking_uri(sync)
+    sync.add_argument(
+        "--spool-dir", default=None, help="spool folder (default: spool/ beside the SQLite store)"
+    )
+    sync.set_defaults(func=cmd_sync)
+
+
+def _ranked_table(frame, metric: str, mode: str):
+    columns = {
+        "model": "model",
+        "run_name": "run",
+        schema.TEST_ACC: "test acc",
+        schema.TEST_MACRO_F1: "macro F1",
+        schema.BEST_VAL_ACC: "best val acc",
+        schema.STEPS: "steps",
+        schema.WALL_TIME_S: "wall s",
+        schema.SAMPLES_PER_S: "samples/s",
+    }
+    present = [c for c in ["run_id", *columns] if c in frame.columns]
+    table = frame[present].copy()
+    if metric in frame.columns and metric not in present:
+        table[metric] = frame[metric]
+    table = table.sort_values(metric, ascending=(mode == "min"), na_position="last")
+    return table.rename(columns=columns).reset_index(drop=True)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tracker.dashboard.compare import metric_history, per_class_frame, runs_frame
+    from tracker.dashboard.plots import compare_figure
+
+    frame = runs_frame(args.experiment, tracking_uri=args.tracking_uri)
+    if frame.empty:
+        raise UsageError(f"experiment {args.experiment!r} has no runs")
+    if args.metric not in frame.columns:
+        known = sorted(c for c in frame.columns if "/" in c)
+        raise UsageError(
+            f"no run in {args.experiment!r} has metric {args.metric!r}; known: {', '.join(known)}"
+        )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = _ranked_table(frame, args.metric, args.mode)
+    frame.to_csv(out / "compare.csv", index=False)
+    history = metric_history(
+        frame["run_id"].tolist(), schema.CURVE_METRICS, tracking_uri=args.tracking_uri
+    )
+    per_class = per_class_frame(frame["run_id"].tolist(), tracking_uri=args.tracking_uri)
+    fig = compare_figure(frame, history, args.metric, per_class)
+    fig.savefig(out / "compare.png", dpi=110)
+    import pandas as pd
+
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
+    ):
+        print(table.drop(columns=["run_id"]).to_string(index=False))
+    print(f"wrote {out / 'compare.csv'} and {out / 'compare.png'}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from tracker.dashboard.registry import promote
+
+    result = promote(
+        args.experiment,
+        metric=args.metric,
+        mode=args.mode,
+        model_name=args.model_name,
+        dry_run=args.dry_run,
+        tracking_uri=args.tracking_uri,
+    )
+    print(result.message)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tracker.dashboard.predict import default_model_uri, load_model, predict, read_headlines
+
+    if args.file:
+        texts = read_headlines(Path(args.file))
+    elif args.texts:
+        texts = list(args.texts)
+    else:
+        raise UsageError("give headlines as arguments or --file FILE")
+    model = load_model(args.model_uri or default_model_uri(args.experiment), args.tracking_uri)
+    frame = predict(model, texts, top_k=args.top_k)
+    if args.file:
+        target = Path(args.out) if args.out else None
+        frame.to_csv(target if target else sys.stdout, index=False)
+        if target:
+            print(f"wrote {len(frame)} predictions to {target}")
+        return 0
+    for row in frame.itertuples(index=False):
+        print(f"{row.label}\t{row.probability:.4f}\t{row.text}")
+        if args.top_k > 1:
+            print(f"\ttop {args.top_k}: {row.top_k}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    uri = resolve_store(args.tracking_uri).tracking_uri
+    if is_server_uri(uri):
+        # A tracking server serves the UI itself; `mlflow ui` cannot run on an HTTP store.
+        print(f"the tracking server {uri} serves the MLflow UI: open {uri} in a browser")
+        return 0
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
+    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it")
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
+def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
+    metric_help = "metric to rank runs by"
+    compare = sub.add_parser("compare", help="rank runs, write compare.csv and compare.png")
+    add_tracking_uri(compare)
+    add_experiment(compare)
+    compare.add_argument("--metric", default=schema.DEFAULT_RANK_METRIC, help=metric_help)
+    compare.add_argument(
+        "--mode", choices=["max", "min"], default="max", help="whether higher or lower is better"
+    )
+    compare.add_argument("--out", default=".", help="folder for compare.csv and compare.png")
+    compare.set_defaults(func=cmd_compare)
+
+    prom = sub.add_parser("promote", help="register the best run's model as champion")
+    add_tracking_uri(prom)
+    add_experiment(prom)
+    prom.add_argument("--metric", default=schema.DEFAULT_RANK_METRIC, help=metric_help)
+    prom.add_argument(
+        "--mode", choices=["max", "min"], default="max", help="whether higher or lower is better"
+    )
+    prom.add_argument(
+        "--model-name", default=None, help="registered model (default: <experiment>-classifier)"
+    )
+    prom.add_argument(
+        "--dry-run", action="store_true", help="say what would change, change nothing"
+    )
+    prom.set_defaults(func=cmd_promote)
+
+    pred = sub.add_parser("predict", help="predict topics of raw headlines")
+    add_tracking_uri(pred)
+    pred.add_argument("texts", nargs="*", metavar="TEXT", help="headlines to classify")
+    pred.add_argument(
+        "--model-uri",
+        default=None,
+        help="model (default: models:/<experiment>-classifier@champion)",
+    )
+    add_experiment(pred)
+    pred.add_argument("--top-k", type=int, default=1, help="labels to show per headline")
+    pred.add_argument(
+        "--file", default=None, help="one headline per line; writes CSV (default: none)"
+    )
+    pred.add_argument("--out", default=None, help="CSV path for --file (default: stdout)")
+    pred.set_defaults(func=cmd_predict)
+
+    ui = sub.add_parser("ui", help="start the MLflow UI on the store, bound to 127.0.0.1")
+    add_tracking_uri(ui)
+    ui.add_argument("--port", type=int, default=5000, help="port of the UI")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (this machine only)")
+    ui.set_defaults(func=cmd_ui)

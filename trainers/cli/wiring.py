@@ -1,0 +1,90 @@
+"""The one place that turns command-line arguments into a logger and a checkpointer.
+
+Training code receives a `MetricLogger` and a `Checkpointer` and never builds either; the
+commands (train, demo, resume) build them here, so which store a run goes to, where its resume
+state lives and how that location is recorded are decided once. The tracking URI is passed
+explicitly to every client: nothing here reads or sets MLflow's process-wide state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tracker import TrainingLogger, schema
+from tracker.store.location import default_checkpoint_dir, resolve_store
+from trainers.loop import TrainingInterrupted
+from trainers.resume_state import STATIC_KEYS, Checkpointer, plain
+
+
+def open_logger(
+    args: argparse.Namespace,
+    *,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    experiment: str | None = None,
+) -> TrainingLogger:
+    """A `TrainingLogger` on the store and experiment the arguments name (a new run, or
+    `run_id` continued)."""
+    return TrainingLogger(
+        experiment or args.experiment,
+        run_name=run_name,
+        tracking_uri=args.tracking_uri,
+        tags=tags,
+        run_id=run_id,
+    )
+
+
+def checkpoint_dir(args: argparse.Namespace) -> Path:
+    """--checkpoint-dir, else `checkpoints/` beside the SQLite store (else under mlruns/)."""
+    given = getattr(args, "checkpoint_dir", None)
+    if given:
+        return Path(given).resolve()
+    return default_checkpoint_dir(resolve_store(args.tracking_uri))
+
+
+def new_checkpointer(
+    log: TrainingLogger,
+    args: argparse.Namespace,
+    model_name: str,
+    configs: tuple[Any, Any, Any],
+    vocab_fingerprint: str,
+) -> Checkpointer:
+    """The resume checkpointer of a new run, recorded as a run tag so `newsdesk resume` finds it.
+
+    `configs` are the model, data and train configs; they are written into every checkpoint.
+    """
+    model_config, data_config, train_config = configs
+    identity = (log.run_id, model_name, *map(plain, configs), vocab_fingerprint)
+    checkpointer = Checkpointer(
+        path=checkpoint_dir(args) / log.run_id / "resume.pt",
+        static=dict(zip(STATIC_KEYS, identity, strict=True)),
+        every_steps=train_config.checkpoint_every,
+        interval_s=train_config.checkpoint_interval_s,
+    )
+    log.set_tags({schema.RESUME_CHECKPOINT_TAG: str(checkpointer.path)})
+    return checkpointer
+
+
+@contextmanager
+def report_interruption(run_id: str, checkpointer: Checkpointer | None = None) -> Iterator[None]:
+    """On SIGINT/SIGTERM or a failure, say how to go on from the checkpoint, then re-raise."""
+    try:
+        yield
+    except TrainingInterrupted as exc:
+        hint = f"; continue with: newsdesk resume {run_id}" if exc.checkpoint else ""
+        print(f"newsdesk: run {run_id} {exc}{hint}", file=sys.stderr)
+        raise
+    except Exception:
+        if checkpointer is not None and checkpointer.path.is_file():
+            print(
+                f"newsdesk: run {run_id} failed at step {checkpointer.saved_step} or later; "
+                f"once the cause is fixed, continue with: newsdesk resume {run_id}",
+                file=sys.stderr,
+            )
+        raise
