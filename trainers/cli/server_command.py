@@ -76,7 +76,8 @@ def add_server_command(sub: argparse._SubParsersAction) -> None:
         "--local-postgres",
         metavar="DIR",
         default=None,
-        help="run a private PostgreSQL cluster in DIR (created on first use) as the store",
+        help="store runs in a private PostgreSQL cluster in DIR, created on first use "
+        "(default: none)",
     )
     server.add_argument(
         "--artifacts-destination", default="mlruns/artifacts", help="where artifacts are kept"

@@ -1,0 +1,40 @@
+"""The layout holds: the import contracts in pyproject.toml, and a docstring in every room.
+
+import-linter checks that tracker imports no model code, that training code outside the command
+line sees only `tracker.interface` and `tracker.schema`, that tracker's subpackages are layered,
+and that no two modules of either package import each other in a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_contracts_are_kept():
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 kept, 0 broken" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "package",
+    sorted(
+        str(p.parent.relative_to(ROOT))
+        for top in ("tracker", "trainers")
+        for p in (ROOT / top).rglob("__init__.py")
+    ),
+)
+def test_every_package_says_what_it_owns(package):
+    source = (ROOT / package / "__init__.py").read_text(encoding="utf-8")
+    docstring = ast.get_docstring(ast.parse(source))
+    assert docstring and len(docstring.split()) >= 5, f"{package} has no docstring"

@@ -1,0 +1,96 @@
+"""The wheel a user installs works: built from this checkout, installed non-editable into a
+fresh virtual environment, used from a folder outside the repository.
+
+`make` installs in editable mode, which once hid a wheel without `trainers/data/`. Here the
+core alone (`pip install newsdesk`) must give a working logger and CLI, and the `trainers`
+extra a working training, promotion and prediction.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.packaging
+
+LOGGER_SCRIPT = """
+import sys
+from tracker import TrainingLogger
+with TrainingLogger("wheel", tracking_uri=sys.argv[1], params={"a": {"b": 1}}) as log:
+    for step in range(1, 11):
+        log.log_metrics({"train/loss": 1.0 / step}, step=step)
+print(log.run_id)
+"""
+
+
+def _run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{command}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)], ROOT)
+    (built,) = out.glob("newsdesk-*.whl")
+    return built
+
+
+def test_the_wheel_holds_every_module_of_both_packages(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for top in ("tracker", "trainers"):
+        for source in (ROOT / top).rglob("*.py"):
+            assert str(source.relative_to(ROOT)) in names, f"{source} is missing from {wheel.name}"
+
+
+def test_a_fresh_environment_installs_the_core_then_the_trainers_extra(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)], tmp_path)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    constraints = ["-c", str(ROOT / "constraints.txt")]
+    newsdesk = str(venv / "bin" / "newsdesk")
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+
+    # The core: the logger and the tracking commands, no torch.
+    _run([*pip, *constraints, str(wheel)], tmp_path)
+    assert "newsdesk" in _run([newsdesk, "--version"], tmp_path).stdout
+    assert "train" in _run([newsdesk, "--help"], tmp_path).stdout
+    no_torch = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import torch"], capture_output=True, cwd=tmp_path
+    )
+    assert no_torch.returncode != 0  # the core did not pull the training stack in
+    run_id = _run([str(venv / "bin" / "python"), "-c", LOGGER_SCRIPT, store], tmp_path).stdout
+    client = MlflowClient(tracking_uri=store)
+    assert len(client.get_metric_history(run_id.strip(), "train/loss")) == 10
+    refused = subprocess.run(
+        [newsdesk, "train", "--model", "fasttext", "--tracking-uri", store],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 1
+    assert "pip install 'newsdesk[trainers]'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    # The trainers extra: a tiny training on the bundled corpus, promoted, then predicting.
+    _run([*pip, *constraints, f"{wheel}[trainers]"], tmp_path)
+    train = [newsdesk, "train", "--model", "fasttext", "--max-steps", "3", "--quiet"]
+    _run([*train, "--tracking-uri", store, "--experiment", "wheel"], tmp_path)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("wheel").experiment_id], "tags.model = 'fasttext'"
+    )
+    assert run.info.status == "FINISHED" and run.outputs.model_outputs
+    _run([newsdesk, "promote", "--tracking-uri", store, "--experiment", "wheel"], tmp_path)
+    predicted = _run(
+        [newsdesk, "predict", "--tracking-uri", store, "--experiment", "wheel", "央行宣布降准"],
+        tmp_path,
+    )
+    assert "央行宣布降准" in predicted.stdout
