@@ -21,12 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tracker import TrainingLogger  # noqa: E402
+from tracker import TrainingLogger, schema  # noqa: E402
 from tracker.dashboard.compare import metric_history  # noqa: E402
 from tracker.dashboard.predict import load_model, predict, read_headlines  # noqa: E402
 from trainers.cli import main as newsdesk  # noqa: E402
 
-KEYS = ["train/loss", "train/acc", "lr", "val/loss", "val/acc"]
+KEYS = [*schema.STEP_METRICS[:3], *schema.VAL_METRICS]
 
 
 def bench_history(uri: str, steps: int) -> dict:

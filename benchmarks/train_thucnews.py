@@ -24,6 +24,10 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tracker import schema  # noqa: E402
+
 MODELS = ("fasttext", "textcnn", "lstm")
 # As in the reference project: pretrained character vectors for TextCNN and the LSTM only;
 # FastText learns its unigram and bigram tables from scratch (measured 89.2% with the vectors,
@@ -84,18 +88,18 @@ def train_one(model: str, data: Path, store: str, extra: list[str]) -> dict:
     run = client.search_runs([exp.experiment_id], filter_string=f"tags.model = '{model}'")[0]
     m = run.data.metrics
     stored = sum(len(client.get_metric_history(run.info.run_id, k)) for k in m)
-    steps = int(len(client.get_metric_history(run.info.run_id, "train/loss")))
+    steps = int(len(client.get_metric_history(run.info.run_id, schema.TRAIN_LOSS)))
     return {
         "model": model,
         "run_id": run.info.run_id,
-        "test_acc": m["test/acc"],
-        "test_macro_f1": m["test/macro_f1"],
-        "train_seconds": m["perf/train_seconds"],
-        "run_wall_s": m["perf/wall_time_s"],
+        "test_acc": m[schema.TEST_ACC],
+        "test_macro_f1": m[schema.TEST_MACRO_F1],
+        "train_seconds": m[schema.TRAIN_SECONDS],
+        "run_wall_s": m[schema.WALL_TIME_S],
         "process_wall_s": wall,
         "steps": steps,
-        "steps_per_s": steps / m["perf/train_seconds"],
-        "samples_per_s": m["perf/samples_per_s"],
+        "steps_per_s": steps / m[schema.TRAIN_SECONDS],
+        "samples_per_s": m[schema.SAMPLES_PER_S],
         "peak_rss_mib": child_report["peak_rss_mib"],
         "stored_points": stored,
     }

@@ -14,9 +14,9 @@ The rooms, by concern (each package's docstring says what it owns):
 The names below are the public API of the logging core.
 """
 
-from tracker.interface import MetricLogger, RunStatus
+from tracker.interface import MetricLogger, RunStatus, TerminatedBySignal
 from tracker.logger.memory_logger import MemoryLogger
-from tracker.logger.mlflow_logger import TerminatedBySignal, TrainingLogger
+from tracker.logger.mlflow_logger import TrainingLogger
 from tracker.logger.writer import WriterConfig
 
 __all__ = [

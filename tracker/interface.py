@@ -20,6 +20,20 @@ class RunStatus(StrEnum):
     KILLED = "KILLED"
 
 
+class TerminatedBySignal(BaseException):
+    """Raised in the main thread on SIGTERM so the `with` block can end the run KILLED."""
+
+
+def status_on_exit(exc_type: type[BaseException] | None) -> RunStatus:
+    """How a logger's `with` block ends the run: FINISHED, KILLED on Ctrl-C or SIGTERM, else
+    FAILED."""
+    if exc_type is None:
+        return RunStatus.FINISHED
+    if issubclass(exc_type, KeyboardInterrupt | TerminatedBySignal):
+        return RunStatus.KILLED
+    return RunStatus.FAILED
+
+
 @runtime_checkable
 class MetricLogger(Protocol):
     """What a training loop may do with a logger.

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tracker.interface import RunStatus
+from tracker.interface import RunStatus, status_on_exit
 from tracker.logger.params import to_param_values
 from tracker.logger.validation import validate_artifact_path, validate_metric_name, validate_step
 
@@ -40,12 +40,7 @@ class MemoryLogger:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.close(RunStatus.FINISHED)
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.close(RunStatus.KILLED)
-        else:
-            self.close(RunStatus.FAILED)
+        self.close(status_on_exit(exc_type))
 
     def log_metrics(self, metrics: Mapping[str, float], *, step: int) -> None:
         if self.status is not None:

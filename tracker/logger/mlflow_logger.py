@@ -24,7 +24,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.tracking import MlflowClient
 
-from tracker.interface import RunStatus
+from tracker.interface import RunStatus, TerminatedBySignal, status_on_exit
 from tracker.logger.params import to_param_values
 from tracker.logger.run_tags import system_tags
 from tracker.logger.spool import SpoolContent, write_spool
@@ -48,10 +48,6 @@ from tracker.store.experiments import ensure_experiment
 from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
 
 _log = logging.getLogger(__name__)
-
-
-class TerminatedBySignal(BaseException):
-    """Raised in the main thread on SIGTERM so the `with` block can end the run KILLED."""
 
 
 def make_sender(client: MlflowClient, run_id: str):
@@ -156,13 +152,7 @@ class TrainingLogger:
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
-        if exc_type is None:
-            status = RunStatus.FINISHED
-        elif issubclass(exc_type, KeyboardInterrupt | TerminatedBySignal):
-            status = RunStatus.KILLED
-        else:
-            status = RunStatus.FAILED
-        self.close(status)
+        self.close(status_on_exit(exc_type))
 
     def close(self, status: RunStatus = RunStatus.FINISHED) -> None:
         """Flush, then end the run with `status`; spool what the store would not take."""

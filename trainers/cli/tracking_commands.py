@@ -160,25 +160,26 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return 0
 
 
-def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
-    metric_help = "metric to rank runs by"
-    compare = sub.add_parser("compare", help="rank runs, write compare.csv and compare.png")
-    add_tracking_uri(compare)
-    add_experiment(compare)
-    compare.add_argument("--metric", default=schema.DEFAULT_RANK_METRIC, help=metric_help)
-    compare.add_argument(
+def _add_ranking(parser: argparse.ArgumentParser) -> None:
+    """The store, the experiment, and the metric and mode that rank its runs."""
+    add_tracking_uri(parser)
+    add_experiment(parser)
+    parser.add_argument(
+        "--metric", default=schema.DEFAULT_RANK_METRIC, help="metric to rank runs by"
+    )
+    parser.add_argument(
         "--mode", choices=["max", "min"], default="max", help="whether higher or lower is better"
     )
+
+
+def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
+    compare = sub.add_parser("compare", help="rank runs, write compare.csv and compare.png")
+    _add_ranking(compare)
     compare.add_argument("--out", default=".", help="folder for compare.csv and compare.png")
     compare.set_defaults(func=cmd_compare)
 
     prom = sub.add_parser("promote", help="register the best run's model as champion")
-    add_tracking_uri(prom)
-    add_experiment(prom)
-    prom.add_argument("--metric", default=schema.DEFAULT_RANK_METRIC, help=metric_help)
-    prom.add_argument(
-        "--mode", choices=["max", "min"], default="max", help="whether higher or lower is better"
-    )
+    _add_ranking(prom)
     prom.add_argument(
         "--model-name", default=None, help="registered model (default: <experiment>-classifier)"
     )

@@ -171,5 +171,3 @@ def resume_run(args: argparse.Namespace) -> int:
         f"test/acc {outcome.test_metrics[schema.TEST_ACC]:.4f}  steps {outcome.result.global_step}"
     )
     return 0
-
-
