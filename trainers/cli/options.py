@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from tracker.store.location import resolve_store
 
@@ -59,6 +61,13 @@ def is_server_uri(tracking_uri: str) -> bool:
     return tracking_uri.startswith(("http://", "https://"))
 
 
+def command_name() -> str:
+    """How the user started newsdesk (`.venv/bin/newsdesk` after `make demo`), for hints
+    that can be pasted back into the shell."""
+    started = sys.argv[0] if sys.argv else ""
+    return started if Path(started).name == "newsdesk" else "newsdesk"
+
+
 def dashboard_hint(tracking_uri: str | None) -> str:
     """Where to look at the runs: the server's own UI, or `newsdesk ui` on a local store.
 
@@ -68,4 +77,4 @@ def dashboard_hint(tracking_uri: str | None) -> str:
     if is_server_uri(resolved):
         return f"open the dashboard: {resolved} in a browser (the tracking server serves it)"
     option = f" --tracking-uri {resolved}" if tracking_uri else ""
-    return f"open the dashboard: newsdesk ui{option}   (then http://127.0.0.1:5000)"
+    return f"open the dashboard: {command_name()} ui{option}   (then http://127.0.0.1:5000)"

@@ -10,7 +10,13 @@ import argparse
 import sys
 
 from tracker import schema
-from trainers.cli.options import CACHE_DIR_HELP, add_experiment, add_tracking_uri, dashboard_hint
+from trainers.cli.options import (
+    CACHE_DIR_HELP,
+    add_experiment,
+    add_tracking_uri,
+    command_name,
+    dashboard_hint,
+)
 from trainers.config import MODEL_TRAIN_DEFAULTS, DataConfig, TrainConfig
 
 MODEL_NAMES = tuple(MODEL_TRAIN_DEFAULTS)
@@ -69,7 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for row in predict(model, DEMO_HEADLINES, top_k=1).itertuples(index=False):
         print(f"{row.label:9s} {row.probability:.3f}  {row.text}")
     print("== next")
-    print(f"compare all runs:  .venv/bin/newsdesk compare --experiment {args.experiment}")
+    print(f"compare all runs:  {command_name()} compare --experiment {args.experiment}")
     print(dashboard_hint(args.tracking_uri))
     return 0
 
