@@ -38,15 +38,17 @@ def ui(trained_store: dict, tmp_path_factory: pytest.TempPathFactory):
         r.data.tags["model"]: r.info.run_id for r in client.search_runs([experiment.experiment_id])
     }
     server = TrackingServer.on_free_port(uri, tmp_path / "artifacts").start()
-    with chromium() as browser:
-        yield {
-            "browser": browser,
-            "url": server.url,
-            "experiment_id": experiment.experiment_id,
-            "runs": runs,
-            "model_name": result.model_name,
-        }
-    server.stop()
+    try:  # a browser that fails to start must not leave the server running
+        with chromium() as browser:
+            yield {
+                "browser": browser,
+                "url": server.url,
+                "experiment_id": experiment.experiment_id,
+                "runs": runs,
+                "model_name": result.model_name,
+            }
+    finally:
+        server.stop()
 
 
 def test_experiment_page_lists_the_three_runs_with_their_model_tags(ui):

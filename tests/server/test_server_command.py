@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -79,3 +81,59 @@ def test_local_postgres_server_keeps_runs_across_restarts_and_stops_cleanly(fold
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def _process_tree(root: int) -> list[int]:
+    """`root` and all its descendants, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def test_the_database_password_is_neither_in_argv_nor_in_the_output(pg_database, folder):
+    """The URI comes in through MLFLOW_BACKEND_STORE_URI (as `mlflow server` reads it) and goes
+    on to the server the same way: no process of the tree shows the password in `ps`."""
+    password = urlsplit(pg_database).password
+    assert password  # the test database has one, as a team database would
+    port = free_port()
+    proc = subprocess.Popen(
+        newsdesk_command(
+            "server",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ),
+        cwd=folder,
+        env={**os.environ, "MLFLOW_BACKEND_STORE_URI": pg_database},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        with TrainingLogger("secret", tracking_uri=f"http://127.0.0.1:{port}") as log:
+            log.log_metrics({"train/loss": 1.0}, step=1)
+        tree = _process_tree(proc.pid)
+        assert len(tree) >= 2  # newsdesk and the mlflow server (and its workers)
+        for pid in tree:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            assert password not in cmdline, f"password visible in ps: {cmdline}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert password not in out
+    assert "***@127.0.0.1" in out  # the store is shown, its password masked

@@ -13,6 +13,7 @@ import urllib.request
 import pandas as pd
 import pytest
 
+from tests.conftest import newsdesk_command
 from trainers.cli import main
 
 HEADLINES = [
@@ -42,6 +43,19 @@ def test_predict_prints_labels_with_probabilities(champion, capsys):
     assert len(labels) == len(HEADLINES) and set(labels) <= set(names)
     tops = [line for line in lines if line.startswith("\ttop 3:")]
     assert len(tops) == len(HEADLINES) and all(t.count(":") == 4 for t in tops)
+
+
+def test_predict_works_with_pickle_deserialization_off(champion, tmp_path):
+    """The logged model is code plus plain files: loading it unpickles nothing."""
+    env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}
+    args = ["predict", "--experiment", "dash", "--tracking-uri", champion["uri"], *HEADLINES]
+    proc = subprocess.run(
+        newsdesk_command(*args), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    names = (champion["data"] / "class.txt").read_text(encoding="utf-8").split()
+    labels = [line.split("\t")[0] for line in proc.stdout.splitlines()]
+    assert len(labels) == len(HEADLINES) and set(labels) <= set(names)
 
 
 def test_predict_file_writes_csv(champion, tmp_path, capsys):

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from tracker import TrainingLogger
 from tracker.store.location import DEFAULT_TRACKING_URI, default_spool_dir, resolve_store
 
 
@@ -27,3 +28,15 @@ def test_http_store_spools_under_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     loc = resolve_store("http://127.0.0.1:5999", environ={})
     assert default_spool_dir(loc) == Path("mlruns") / "spool"
+
+
+def test_experiment_names_cannot_put_artifacts_outside_the_store(store_uri, tmp_path):
+    """`--experiment ../../../escaped-exp` once wrote artifacts outside the store's folder."""
+    root = Path(store_uri.removeprefix("sqlite:///")).parent / "artifacts"
+    for name in ("../../../escaped-exp", "/abs/exp", "新闻/分类", ".."):
+        with TrainingLogger(name, tracking_uri=store_uri) as log:
+            log.log_dict({"a": 1}, "report.json")
+        written = [p for p in tmp_path.rglob("report.json")]
+        assert len(written) == 1 and root in written[0].parents, (name, written)
+        written[0].unlink()
+    assert not (tmp_path.parent / "escaped-exp").exists()

@@ -4,9 +4,11 @@ The pyfunc wrapper is generic: it knows a checkpoint file and the import path of
 (`package.module:function`) that turns the checkpoint into an object with `predict_frame`.
 The tracker thus logs and serves models without importing any model code itself.
 
-The model is saved to a local folder and uploaded to a LoggedModel through an explicit
-`MlflowClient`: nothing here reads or changes MLflow's process-wide tracking URI, so a model
-always lands in the store of the run that logged it.
+The model is saved as "models from code" (`text_model_code.py` plus the loader path as model
+configuration and the checkpoint as an artifact), so loading it never unpickles anything. It is
+saved to a local folder and uploaded to a LoggedModel through an explicit `MlflowClient`:
+nothing here reads or changes MLflow's process-wide tracking URI, so a model always lands in the
+store of the run that logged it.
 """
 
 from __future__ import annotations
@@ -42,15 +44,24 @@ def texts_of(model_input: Any) -> list[str]:
     return [str(t) for t in model_input]
 
 
-class CheckpointTextModel(mlflow.pyfunc.PythonModel):
-    """Raw text in, label and class probabilities out, from a checkpoint and its loader."""
+LOADER_KEY = "loader"
+CHECKPOINT_KEY = "checkpoint"
+MODEL_CODE = Path(__file__).with_name("text_model_code.py")
 
-    def __init__(self, loader: str) -> None:
-        self.loader = loader
+
+class CheckpointTextModel(mlflow.pyfunc.PythonModel):
+    """Raw text in, label and class probabilities out, from a checkpoint and its loader.
+
+    The loader (`package.module:function`) comes from the model's configuration and the
+    checkpoint from its artifacts, both given to `load_context`.
+    """
+
+    def __init__(self) -> None:
         self._predictor: Any = None
 
     def load_context(self, context) -> None:
-        self._predictor = load_object(self.loader, context.artifacts["checkpoint"])
+        loader = context.model_config[LOADER_KEY]
+        self._predictor = load_object(loader, context.artifacts[CHECKPOINT_KEY])
 
     # The type hint says what goes in; the signature logged with the model says its columns.
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
@@ -122,13 +133,12 @@ def log_text_model(
     )
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / name
-        # The python_model is an instance of an importable class holding one string (the
-        # loader path), so MLflow's generic warning about pickled Python objects is silenced.
         with _quiet("mlflow"):
             mlflow.pyfunc.save_model(
                 str(local),
-                python_model=CheckpointTextModel(loader),
-                artifacts={"checkpoint": str(checkpoint)},
+                python_model=str(MODEL_CODE),
+                model_config={LOADER_KEY: loader},
+                artifacts={CHECKPOINT_KEY: str(checkpoint)},
                 signature=signature,
                 input_example=example,
                 code_paths=code_paths or None,

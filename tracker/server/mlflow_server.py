@@ -22,6 +22,7 @@ from tracker.server.ports import free_port
 
 AUTH_ADMIN_PASSWORD_ENV = "MLFLOW_AUTH_ADMIN_PASSWORD"
 SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
+BACKEND_STORE_ENV = "MLFLOW_BACKEND_STORE_URI"
 
 
 class ServerError(RuntimeError):
@@ -51,11 +52,10 @@ def _mlflow_executable() -> str:
 
 
 def server_command(config: ServerConfig) -> list[str]:
+    """The command line; the backend store URI is not on it (see `server_environment`)."""
     command = [
         _mlflow_executable(),
         "server",
-        "--backend-store-uri",
-        config.backend_store_uri,
         "--host",
         config.host,
         "--port",
@@ -95,7 +95,11 @@ def write_auth_config(database: Path, target: Path) -> Path:
 
 
 def server_environment(config: ServerConfig) -> dict[str, str]:
+    """The server's environment. The backend store URI travels here, read by `mlflow server`
+    as MLFLOW_BACKEND_STORE_URI: on the command line its password would be visible to every
+    user of the machine in `ps`."""
     env = {**os.environ, **config.extra_env}
+    env[BACKEND_STORE_ENV] = config.backend_store_uri
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if config.auth:
         if not env.get(AUTH_ADMIN_PASSWORD_ENV):

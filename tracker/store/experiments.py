@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -9,6 +11,13 @@ from mlflow.tracking import MlflowClient
 # holds model training; newsdesk experiments do, so they open on the runs table and charts.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
+
+
+def artifact_folder(name: str) -> str:
+    """The experiment's folder under the artifact root: its name made safe as one path
+    component (separators and other punctuation become `_`, no leading dots), so that no name,
+    `../../elsewhere` included, can put artifacts outside the store's folder."""
+    return re.sub(r"[^\w.-]", "_", name).lstrip(".") or "experiment"
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
@@ -22,7 +31,7 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
                 experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
             )
         return experiment.experiment_id
-    location = f"{artifact_root}/{name}" if artifact_root else None
+    location = f"{artifact_root}/{artifact_folder(name)}" if artifact_root else None
     try:
         return client.create_experiment(
             name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_STORE_DIR = Path("mlruns")
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -70,3 +71,13 @@ def default_checkpoint_dir(location: StoreLocation) -> Path:
     db = sqlite_path(location.tracking_uri)
     base = db.parent if db is not None else DEFAULT_STORE_DIR
     return (base / "checkpoints").resolve()
+
+
+def redact(uri: str) -> str:
+    """`uri` with its password replaced by `***`, for printing and logging."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -4,12 +4,18 @@ or any database; SIGTERM and Ctrl-C stop the server and the database."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 from pathlib import Path
 
-from tracker.server.mlflow_server import ServerConfig, ServerError, TrackingServer
+from tracker.server.mlflow_server import (
+    BACKEND_STORE_ENV,
+    ServerConfig,
+    ServerError,
+    TrackingServer,
+)
 from tracker.server.postgres import LocalPostgres, PostgresConfig, PostgresError
-from tracker.store.location import resolve_store
+from tracker.store.location import DEFAULT_TRACKING_URI, redact, resolve_store
 from trainers.cli.errors import UsageError
 
 
@@ -28,7 +34,8 @@ def cmd_server(args: argparse.Namespace) -> int:
             postgres = LocalPostgres(PostgresConfig(directory=Path(args.local_postgres))).start()
             backend = postgres.create_database("mlflow")
         else:
-            backend = resolve_store(args.backend_store_uri).tracking_uri
+            given = args.backend_store_uri or os.environ.get(BACKEND_STORE_ENV)
+            backend = resolve_store(given or DEFAULT_TRACKING_URI).tracking_uri
         artifacts = Path(args.artifacts_destination)
         config = ServerConfig(
             backend_store_uri=backend,
@@ -41,7 +48,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         server = TrackingServer(config)
         if postgres is not None:
             print(f"PostgreSQL {postgres.datadir} on 127.0.0.1:{postgres.port}")
-        shown = backend.split("@")[-1] if postgres else backend  # never print the password
+        shown = redact(backend)  # never print a password
         print(f"starting mlflow server on {config.url} (store {shown}, artifacts {artifacts})")
         server.start()
         print(
@@ -70,7 +77,9 @@ def add_server_command(sub: argparse._SubParsersAction) -> None:
     server.add_argument(
         "--backend-store-uri",
         default=None,
-        help="database URI, e.g. postgresql://user:pw@host/db (default: the embedded SQLite store)",
+        help=f"database URI, e.g. postgresql://user:pw@host/db; prefer ${BACKEND_STORE_ENV}, "
+        "which keeps the password out of `ps` (default: that variable, else the embedded SQLite "
+        "store)",
     )
     server.add_argument(
         "--local-postgres",
