@@ -58,6 +58,8 @@ MODEL_TAG = "model"
 DATA_FINGERPRINT_TAG = "data.fingerprint"
 DATA_SOURCE_TAG = "data.source"
 RESUME_CHECKPOINT_TAG = "newsdesk.resume_checkpoint"
+# Why a run ended FAILED (a diverged loss, say), in one line.
+FAILURE_REASON_TAG = "newsdesk.failure_reason"
 
 # ----- artifacts ------------------------------------------------------------------------------
 TEST_REPORT_ARTIFACT = "metrics/test_report.json"

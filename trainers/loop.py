@@ -28,11 +28,9 @@ from trainers.progress import Progress
 from trainers.resume_state import Checkpointer
 from trainers.state import History, TrainingParts, TrainingState
 
-MONITORS = schema.VAL_METRICS
-
 
 class TrainingDiverged(RuntimeError):
-    """Raised after `max_bad_losses` consecutive non-finite losses."""
+    """The loss became non-finite, or exceeded `divergence_threshold` times the first loss."""
 
 
 @dataclass
@@ -72,15 +70,6 @@ def make_optimizers(model: nn.Module, lr: float) -> tuple[list[torch.optim.Optim
     if sparse:
         optimizers.append(torch.optim.SparseAdam(sparse, lr=lr))
     return optimizers, dense
-
-
-def _check_config(config: TrainConfig) -> None:
-    if config.monitor not in MONITORS:
-        raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {config.monitor!r}")
-    if config.mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {config.mode!r}")
-    if config.batch_size < 1 or config.eval_every < 1 or config.epochs < 1:
-        raise ValueError("batch_size, eval_every and epochs must be positive")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -157,7 +146,6 @@ def train(
     `resume` (a loaded resume checkpoint), training continues from that state: same step, same
     position in the same epoch order, same optimizer, scheduler, RNG and early-stopping state.
     """
-    _check_config(config)
     parts = build_parts(model, len(data.splits["train"]), config)
     return _Loop(parts, data, config, logger, checkpointer).run(resume, progress)
 
@@ -212,8 +200,7 @@ class _Loop:
             order = torch.randperm(n, generator=self.generator)
             for start in range(state.next_start, n, self.config.batch_size):
                 index = order[start : start + self.config.batch_size]
-                if not self._step(train_split, index, bar):
-                    continue  # a non-finite loss: no optimizer step was taken
+                self._step(train_split, index, bar)
                 if self._evaluate_if_due():
                     return
                 state.next_start = start + self.config.batch_size
@@ -222,8 +209,9 @@ class _Loop:
                     path = self.checkpointer.path if self.checkpointer is not None else None
                     raise TrainingInterrupted(stop.signum, state.global_step, path)
 
-    def _step(self, split: Tensors, index: torch.Tensor, bar: Progress) -> bool:
-        """One optimizer step on the batch `index`, logged; False when the loss was not finite."""
+    def _step(self, split: Tensors, index: torch.Tensor, bar: Progress) -> None:
+        """One optimizer step on the batch `index`, logged; `TrainingDiverged` when the loss is
+        not finite or exploded."""
         state, parts, config = self.state, self.parts, self.config
         tick = time.perf_counter()
         ids = split.ids[index].to(parts.device, non_blocking=True)
@@ -232,14 +220,13 @@ class _Loop:
         loss = F.cross_entropy(logits, labels)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
-            state.bad_losses += 1
-            if state.bad_losses >= config.max_bad_losses:
-                raise TrainingDiverged(
-                    f"{state.bad_losses} consecutive non-finite losses at step "
-                    f"{state.global_step + 1}; stopping (lower train.lr or check the data)"
-                )
-            return False
-        state.bad_losses = 0
+            # Stored as it is (MLflow keeps NaN and inf), so the curve shows where it broke.
+            step = state.global_step + 1
+            self.logger.log_metrics({schema.TRAIN_LOSS: loss_value}, step=step)
+            raise TrainingDiverged(
+                f"non-finite training loss ({loss_value}) at step {step}; "
+                "lower train.lr or check the data"
+            )
         for opt in parts.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -263,7 +250,18 @@ class _Loop:
         )
         state.train_history.append((state.global_step, loss_value, acc))
         bar.update(state.global_step, state.epoch, loss_value, state.last_val_acc)
-        return True
+        self._check_divergence(loss_value)
+
+    def _check_divergence(self, loss_value: float) -> None:
+        """Stop when the loss exploded: above `divergence_threshold` times the first loss."""
+        state, threshold = self.state, self.config.divergence_threshold
+        if state.first_loss is None:
+            state.first_loss = loss_value
+        elif loss_value > threshold * state.first_loss:
+            raise TrainingDiverged(
+                f"training loss {loss_value:.4g} at step {state.global_step} is over "
+                f"{threshold:g} times the first loss ({state.first_loss:.4g}); lower train.lr"
+            )
 
     def _evaluate_if_due(self) -> bool:
         """Validate every `eval_every` steps and at the last; True when training should end."""

@@ -21,7 +21,7 @@ from trainers.checkpoint import make_checkpoint, save_checkpoint
 from trainers.config import TrainConfig
 from trainers.data.pipeline import DataConfig, PreparedData
 from trainers.evaluate import classification_report, confusion, macro_f1
-from trainers.loop import TrainResult, train
+from trainers.loop import TrainingDiverged, TrainResult, train
 from trainers.models.init import init_weights
 from trainers.models.registry import build_model
 from trainers.plots import confusion_figure, curves_figure
@@ -100,15 +100,19 @@ def run_training(
         }
     )
 
-    result = train(
-        model,
-        prepared,
-        train_config,
-        logger,
-        progress=progress,
-        checkpointer=checkpointer,
-        resume=resume,
-    )
+    try:
+        result = train(
+            model,
+            prepared,
+            train_config,
+            logger,
+            progress=progress,
+            checkpointer=checkpointer,
+            resume=resume,
+        )
+    except TrainingDiverged as exc:
+        logger.set_tags({schema.FAILURE_REASON_TAG: str(exc)})  # the run ends FAILED
+        raise
 
     names = prepared.corpus.label_names
     test_metrics = {

@@ -52,7 +52,7 @@ class TrainingState:
     best_value: float = math.inf  # signed so that lower is better, whatever the mode
     best_step: int = 0
     best_state: dict[str, torch.Tensor] | None = None
-    bad_losses: int = 0  # consecutive non-finite losses
+    first_loss: float | None = None  # the divergence check compares every loss with it
     stopped_early: bool = False
     train_seconds: float = 0.0
     last_val_acc: float = math.nan

@@ -147,9 +147,31 @@ def test_all_trains_three_runs_tagged_by_model(thucnews_slice, store_uri):
         (["--set", "train.lr=abc"], "--set train.lr: cannot read 'abc' as float"),
         (["--set", "lr=1"], "expected section.key=value"),
         (["--embeddings", "missing.npz"], "missing.npz: embeddings file does not exist"),
+        (["--set", "train.lr=nan"], "train.lr must be a positive finite number"),
     ],
 )
 def test_bad_options_are_one_line_errors(thucnews_slice, store_uri, capsys, extra, message):
     assert main(_args(thucnews_slice, store_uri, "--model", "fasttext", *extra)) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+    client = MlflowClient(tracking_uri=store_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not client.search_runs(experiments)  # refused before any run was made
+
+
+def test_a_diverging_training_ends_failed_with_its_reason_and_is_never_promoted(
+    thucnews_slice, store_uri, capsys
+):
+    """`train.lr=1e9` once ended FINISHED with train/loss 7.9e29, and could be promoted."""
+    args = _args(thucnews_slice, store_uri, "--model", "textcnn", "--set", "train.lr=1e9")
+    assert main([*args, "--set", "model.num_filters=16", "--max-steps", "40"]) == 1
+    assert "training stopped" in capsys.readouterr().err
+    client, [run] = _runs(store_uri)
+    assert run.info.status == "FAILED"
+    reason = run.data.tags["newsdesk.failure_reason"]
+    assert "non-finite training loss" in reason or "times the first loss" in reason
+    history = client.get_metric_history(run.info.run_id, "train/loss")
+    assert history  # the points up to the divergence are stored, the last one included
+    # Even ranked by a metric it has, the FAILED run is never a candidate.
+    assert main(["promote", "--tracking-uri", store_uri, "--metric", "train/acc"]) == 2
+    assert "no finished run" in capsys.readouterr().err

@@ -104,14 +104,39 @@ def _model(name, overrides, data):
     return model
 
 
-def test_repeated_non_finite_losses_stop_training(tiny):
+def test_a_non_finite_loss_stops_training_and_is_stored(tiny):
     model = _model("textcnn", {"num_filters": 8}, tiny)
     with torch.no_grad():
         model.fc.weight.fill_(math.nan)
     log = MemoryLogger()
-    with pytest.raises(TrainingDiverged, match="consecutive non-finite losses"):
-        train(model, tiny, TrainConfig(max_bad_losses=3), log, progress=False)
-    assert log.records == []
+    with pytest.raises(TrainingDiverged, match="non-finite training loss"):
+        train(model, tiny, TrainConfig(), log, progress=False)
+    [(step, value)] = log.history("train/loss")  # kept, so the curve shows where it broke
+    assert step == 1 and math.isnan(value)
+
+
+def test_a_loss_far_above_the_first_stops_training(tiny):
+    model = _model("textcnn", {"num_filters": 8}, tiny)
+    log = MemoryLogger()
+    config = TrainConfig(lr=1e9, divergence_threshold=2.0, epochs=20, batch_size=16)
+    with pytest.raises(TrainingDiverged, match="times the first loss|non-finite"):
+        train(model, tiny, config, log, progress=False)
+    losses = [v for _, v in log.history("train/loss")]
+    assert not all(math.isfinite(v) for v in losses) or max(losses) > 2.0 * losses[0]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"lr": math.nan}, "train.lr"),
+        ({"lr": 0.0}, "train.lr"),
+        ({"monitor": "test/acc"}, "train.monitor"),
+        ({"divergence_threshold": 1.0}, "train.divergence_threshold"),
+    ],
+)
+def test_settings_that_cannot_train_are_refused_when_the_config_is_made(setting, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**setting)
 
 
 def test_early_stopping_on_an_explicit_monitor(tiny):

@@ -137,7 +137,7 @@ def resume_run(args: argparse.Namespace) -> int:
         )
     name = state["model_name"]
     model_config = make_config(name, state["model_config"])
-    train_config = TrainConfig(**state["train_config"])
+    train_config = TrainConfig.from_saved(state["train_config"])
     # The steps between the checkpoint and the crash are recomputed; the store has some of
     # them already, and those are not logged again.
     last = last_logged_steps(run.run_id, schema.ALL_METRICS, args.tracking_uri)
