@@ -140,3 +140,63 @@ def test_pretrained_vectors_are_aligned_and_coverage_reported(
         row = list(npz["tokens"]).index(data.vocab.tokens[2])
         assert torch.allclose(data.embeddings.weight[2], torch.from_numpy(npz["vectors"][row]))
     assert data.stats["data.embeddings_covered"] == data.embeddings.covered
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_label_or_text(thucnews_slice):
+    for name in ("class.txt", "train.txt"):
+        path = thucnews_slice / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    expected = (thucnews_slice / "class.txt").read_text(encoding="utf-8-sig").split()
+    data = prepare_data(DataConfig(data=thucnews_slice, cache_dir=thucnews_slice / "cache"))
+    assert data.corpus.label_names == expected  # not '\ufefffinance'
+    assert not data.corpus.train.texts[0].startswith("\ufeff")
+
+
+def test_cr_only_line_endings_are_lines(thucnews_slice):
+    """A CR-only file once became one example, and test/acc 1.0000."""
+    for split in ("train", "dev", "test"):
+        path = thucnews_slice / f"{split}.txt"
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    data = prepare_data(DataConfig(data=thucnews_slice, cache_dir=thucnews_slice / "cache"))
+    assert [len(data.corpus.train), len(data.corpus.dev), len(data.corpus.test)] == [640, 200, 200]
+
+
+def test_duplicate_class_names_are_an_error(thucnews_slice, store_uri, capsys):
+    path = thucnews_slice / "class.txt"
+    names = path.read_text(encoding="utf-8").split()
+    path.write_text("\n".join([*names[:-1], names[0]]) + "\n", encoding="utf-8")
+    assert _train(thucnews_slice, store_uri) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"class.txt:{len(names)}: label name {names[0]!r} repeats line 1" in err
+
+
+def test_an_empty_csv_split_says_it_is_empty(tmp_path, store_uri, capsys):
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    rows = "text,label\n央行宣布降准,finance\n湖人队获胜,sports\n"
+    for split in ("train", "test"):
+        (folder / f"{split}.csv").write_text(rows, encoding="utf-8")
+    (folder / "dev.csv").write_text("", encoding="utf-8")
+    assert _train(folder, store_uri) == 2
+    assert "dev.csv: empty file" in capsys.readouterr().err
+
+
+def test_a_50_mb_line_is_tokenized_and_cached_in_memory_proportional_to_it(thucnews_slice):
+    """The token cache once sized an array as rows x longest line (641 rows x 16.7 M characters
+    x 4 bytes: the allocation failed); it now holds the tokens themselves."""
+    import resource
+
+    path = thucnews_slice / "train.txt"
+    huge = ("新" * (50_000_000 // 3) + "\t1\n").encode()  # a 50 MB line
+    path.write_bytes(path.read_bytes() + huge)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    config = DataConfig(data=thucnews_slice, cache_dir=thucnews_slice / "cache")
+    data = prepare_data(config)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert len(data.corpus.train) == 641
+    assert data.splits["train"].ids.shape == (641, config.pad_size)
+    assert grown_mib < 3072, f"peak memory grew by {grown_mib:.0f} MiB"
+    largest = max(p.stat().st_size for p in (thucnews_slice / "cache").glob("tokens-*.npz"))
+    assert largest < 3 * len(huge)  # the train split's tokens, sized by the tokens
+    again = prepare_data(config)  # from the cache
+    assert torch.equal(again.splits["train"].ids, data.splits["train"].ids)

@@ -2,8 +2,10 @@
 
 Tokenizing with jieba costs seconds per 10,000 headlines, so each split is tokenized once; the
 key is the split's content hash plus the tokenizer, so an edited file is never served stale.
-Token lists are stored as NumPy unicode arrays (loaded with allow_pickle=False) and tensors
-with torch.save (loaded with weights_only=True): nothing in the cache can run code.
+Token lists are stored as one UTF-8 byte array (loaded with allow_pickle=False), sized by the
+tokens themselves: a fixed-width string array would be rows × longest line, 5 GiB for one
+50 MB line. Tensors are stored with torch.save (loaded with weights_only=True): nothing in the
+cache can run code.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SEP = "\x1f"
-CACHE_VERSION = "1"
+SEP = "\x1f"  # between the tokens of one text
+ROW_SEP = "\x1e"  # between texts
+CACHE_VERSION = "2"
 
 
 def default_cache_dir() -> Path:
@@ -41,13 +44,14 @@ def cached_tokens(
     path = cache_dir / f"tokens-{key}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
-            return [row.split(SEP) if row else [] for row in data["rows"].tolist()]
+            rows = data["utf8"].tobytes().decode("utf-8").split(ROW_SEP)
+        return [row.split(SEP) if row else [] for row in rows]
     docs = [tokenize(t) for t in texts]
-    rows = np.array([SEP.join(d) for d in docs], dtype=str)
+    joined = ROW_SEP.join(SEP.join(d) for d in docs).encode("utf-8")
 
     def write(tmp: Path) -> None:
         with tmp.open("wb") as fh:
-            np.savez(fh, rows=rows)
+            np.savez(fh, utf8=np.frombuffer(joined, dtype=np.uint8))
 
     _atomic_write(path, write)
     return docs

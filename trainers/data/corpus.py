@@ -7,6 +7,7 @@ have a few.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -66,8 +67,11 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode_lines(path: Path, raw: bytes):
-    for lineno, line in enumerate(raw.split(b"\n"), start=1):
-        line = line.rstrip(b"\r")
+    """(line number, text) per non-blank line. A UTF-8 byte-order mark is dropped (editors on
+    Windows write one), and \n, \r\n and a lone \r (old Mac files) all end a line: a CR-only
+    file is many lines, never one giant example."""
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    for lineno, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -78,11 +82,19 @@ def _decode_lines(path: Path, raw: bytes):
 
 def read_class_file(path: Path) -> list[str]:
     raw = _read_bytes(path)
-    names = []
+    names: list[str] = []
+    first_line: dict[str, int] = {}
     for lineno, line in _decode_lines(path, raw):
         if isinstance(line, _Bad):
             raise DataError(f"{path}:{lineno}: {line}")
-        names.append(line.strip())
+        name = line.strip()
+        if name in first_line:
+            # Two ids with one name would merge two classes in every report and prediction.
+            raise DataError(
+                f"{path}:{lineno}: label name {name!r} repeats line {first_line[name]}"
+            )
+        first_line[name] = lineno
+        names.append(name)
     if not names:
         raise DataError(f"{path}: no label names")
     return names
@@ -141,6 +153,8 @@ def read_csv_split(
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: bytes that are not UTF-8") from None
+    if not decoded.strip():
+        raise DataError(f"{path}: empty file (expected a header naming 'text' and 'label')")
     reader = csv.DictReader(io.StringIO(decoded))
     if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
         raise DataError(f"{path}:1: header must name 'text' and 'label' columns")
