@@ -170,6 +170,10 @@ class _Loop:
     def run(self, resume: dict[str, Any] | None, progress: bool) -> TrainResult:
         if resume is not None:
             self.state = TrainingState.restore(resume, self.parts)
+        elif self.checkpointer is not None:
+            # Step 0, before anything is logged: a training killed before its first periodic
+            # checkpoint resumes from the start, into the same run.
+            self.checkpointer.save(self.state.save(self.parts))
         bar = Progress(
             self.parts.total_steps,
             initial=self.state.global_step,

@@ -212,3 +212,23 @@ def test_artifact_store_failing_after_training_then_resume_finishes_without_retr
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert logged == {"plots/confusion.png", "plots/curves.png"}
     assert run.outputs.model_outputs  # the model was logged on resume
+
+
+def test_killed_before_the_first_periodic_checkpoint_resumes_from_step_0(
+    slice_2000, store_uri, tmp_path
+):
+    """Once `newsdesk resume` said the checkpoint did not exist; now the run restarts from
+    step 0 into the same run, and the steps the store already has are not stored again."""
+    command = _train_command(slice_2000, store_uri, tmp_path / "cache")
+    command[command.index("train.checkpoint_every=100")] = "train.checkpoint_interval_s=3600"
+    run_id, stored, code, _ = _start_and_signal(command, store_uri, signal.SIGKILL)
+    assert code == -signal.SIGKILL and stored >= KILL_AFTER
+    state = torch.load(_only_run(store_uri).data.tags["newsdesk.resume_checkpoint"])
+    assert state["global_step"] == 0  # the only checkpoint: the one made before step 1
+    done = _resume(run_id, store_uri, tmp_path / "cache")
+    assert "at step 0" in done.stderr
+    run = _only_run(store_uri)
+    assert run.info.run_id == run_id and run.info.status == "FINISHED"
+    steps = Counter(step for step, _ in _history(store_uri, run_id))
+    print(f"killed at {stored} stored steps; after resume: {len(steps)} steps stored")
+    assert sorted(steps) == list(range(1, STEPS + 1)) and max(steps.values()) == 1

@@ -90,9 +90,7 @@ def read_class_file(path: Path) -> list[str]:
         name = line.strip()
         if name in first_line:
             # Two ids with one name would merge two classes in every report and prediction.
-            raise DataError(
-                f"{path}:{lineno}: label name {name!r} repeats line {first_line[name]}"
-            )
+            raise DataError(f"{path}:{lineno}: label name {name!r} repeats line {first_line[name]}")
         first_line[name] = lineno
         names.append(name)
     if not names:
