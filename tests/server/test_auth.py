@@ -127,3 +127,31 @@ def test_unauthenticated_request_is_refused_with_401(auth_server):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 401
+
+
+def test_a_read_only_user_is_refused_before_data_preparation(auth_server, thucnews_slice, tmp_path):
+    """A READ user once passed the check, trained, then failed at runs/create with a raw 403."""
+    from mlflow.server import get_app_client
+
+    admin = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in admin.items():
+            mp.setenv(key, value)
+        get_app_client("basic-auth", tracking_uri=auth_server).create_user("reader", "reader-password-1")
+        client = MlflowClient(auth_server)
+        if client.get_experiment_by_name("auth") is None:
+            client.create_experiment("auth")
+        runs_before = client.search_runs([client.get_experiment_by_name("auth").experiment_id])
+
+    done, _ = _train(auth_server, thucnews_slice, tmp_path, "reader", "reader-password-1")
+    print(f"read-only user: exit {done.returncode}: {done.stderr.strip()}")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "HTTP 403" in lines[0]
+    assert "'reader'" in lines[0] and "'auth'" in lines[0]
+    assert not (tmp_path / "cache").exists()  # refused before the data was prepared
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in admin.items():
+            mp.setenv(key, value)
+        runs_after = client.search_runs([client.get_experiment_by_name("auth").experiment_id])
+    assert len(runs_after) == len(runs_before)  # no run was created

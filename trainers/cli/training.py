@@ -64,7 +64,8 @@ def _configs(args: argparse.Namespace, models: list[str]):
 def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
     models = list(MODELS) if args.model == "all" else [args.model]
     data_config, train_configs, model_configs = _configs(args, models)
-    check_write_access(args.tracking_uri)  # a refused password fails now, not after training
+    # A refused password or a read-only user fails now, not after training.
+    check_write_access(args.tracking_uri, args.experiment)
     try:
         prepared = prepare_data(data_config)
     except DataError as exc:
@@ -124,7 +125,7 @@ def resume_run(args: argparse.Namespace) -> int:
     state = load_resume_state(Path(path))
     if state["run_id"] != run.run_id:
         raise UsageError(f"{path} belongs to run {state['run_id']}, not {run.run_id}")
-    check_write_access(args.tracking_uri)
+    check_write_access(args.tracking_uri, run.experiment)
     data_config = _data_config(state["data_config"], args.cache_dir)
     try:
         prepared = prepare_data(data_config)
