@@ -20,8 +20,12 @@ class RunStatus(StrEnum):
     KILLED = "KILLED"
 
 
-class TerminatedBySignal(BaseException):
-    """Raised in the main thread on SIGTERM so the `with` block can end the run KILLED."""
+class TerminatedBySignal(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that it ends a run KILLED as Ctrl-C does."""
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(f"received signal {signum}")
+        self.signum = signum
 
 
 def status_on_exit(exc_type: type[BaseException] | None) -> RunStatus:

@@ -137,7 +137,8 @@ def test_a_read_only_user_is_refused_before_data_preparation(auth_server, thucne
     with pytest.MonkeyPatch.context() as mp:
         for key, value in admin.items():
             mp.setenv(key, value)
-        get_app_client("basic-auth", tracking_uri=auth_server).create_user("reader", "reader-password-1")
+        auth = get_app_client("basic-auth", tracking_uri=auth_server)
+        auth.create_user("reader", "reader-password-1")
         client = MlflowClient(auth_server)
         if client.get_experiment_by_name("auth") is None:
             client.create_experiment("auth")

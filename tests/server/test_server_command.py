@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -137,3 +138,41 @@ def test_the_database_password_is_neither_in_argv_nor_in_the_output(pg_database,
     assert proc.returncode == 0
     assert password not in out
     assert "***@127.0.0.1" in out  # the store is shown, its password masked
+
+
+def test_sigterm_while_the_server_starts_leaves_nothing_running(folder):
+    """SIGTERM once left an orphaned `mlflow server` when it landed during the start."""
+    port = free_port()
+    proc = subprocess.Popen(
+        newsdesk_command(
+            "server",
+            "--local-postgres",
+            str(folder / "postgres"),
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ),
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    for line in proc.stdout:  # wait until the mlflow server process is being started
+        lines.append(line)
+        if line.startswith("starting mlflow server"):
+            break
+    time.sleep(0.5)  # the server is launched and not yet healthy
+    tree = _process_tree(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    out = "".join(lines) + proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, out[-2000:]
+    assert "ready:" not in out  # it was stopped during the start
+    pg_port = int(out.split(" on 127.0.0.1:")[1].split()[0])
+    time.sleep(1)
+    assert not _listening(port) and not _listening(pg_port)
+    alive = [pid for pid in tree if Path(f"/proc/{pid}").exists()]
+    assert alive == [], f"left running: {alive}"

@@ -141,7 +141,7 @@ class TrainingLogger:
 
     @staticmethod
     def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-        raise TerminatedBySignal(f"received signal {signum}")
+        raise TerminatedBySignal(signum)
 
     def __exit__(
         self,

@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 
+from tracker.interface import TerminatedBySignal
 from trainers.cli.errors import DEBUG_ENV, report
 from trainers.cli.options import HelpFormatter, resolve_experiment
 from trainers.cli.server_command import add_server_command
@@ -79,9 +83,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
         os.environ.setdefault(_ARTIFACT_BAR_ENV, "false")
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure ends in one line
         return report(args.command, exc, debug=debug)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM anywhere in a command (data preparation, evaluation, an upload) is raised like
+    Ctrl-C: an open run ends KILLED and the command exits 143 with one line. The training loop
+    and the logger install their own handlers while they run and restore this one after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise TerminatedBySignal(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def report(command: str, exc: BaseException, *, debug: bool, stream: TextIO | No
     out = stream if stream is not None else sys.stderr
     code = exit_code(exc)
     if isinstance(exc, KeyboardInterrupt):
-        print(f"newsdesk {command}: interrupted (an open run is marked KILLED)", file=out)
+        by = "SIGTERM" if code == 143 else "Ctrl-C" if code == 130 else f"signal {code - 128}"
+        print(f"newsdesk {command}: stopped by {by} (an open run is marked KILLED)", file=out)
         return code
     if debug:
         traceback.print_exception(exc, file=out)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 from pathlib import Path
 
 from tracker.server.mlflow_server import (
@@ -20,52 +19,55 @@ from trainers.cli.errors import UsageError
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    """Run `mlflow server` in the foreground, optionally on a private local PostgreSQL."""
+    """Run `mlflow server` in the foreground, optionally on a private local PostgreSQL.
+
+    Ctrl-C or SIGTERM at any moment, the start included, stops what was started: the server
+    and then the database; nothing is left running.
+    """
     if args.local_postgres and args.backend_store_uri:
         raise UsageError("give --backend-store-uri or --local-postgres, not both")
-
-    def _stop(signum, frame):  # SIGTERM stops the server and the database like Ctrl-C does
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _stop)
-    postgres = None
+    postgres = (
+        LocalPostgres(PostgresConfig(directory=Path(args.local_postgres)))
+        if args.local_postgres
+        else None
+    )
+    server: TrackingServer | None = None
     try:
-        if args.local_postgres:
-            postgres = LocalPostgres(PostgresConfig(directory=Path(args.local_postgres))).start()
+        if postgres is not None:
+            postgres.start()
+            print(f"PostgreSQL {postgres.datadir} on 127.0.0.1:{postgres.port}")
             backend = postgres.create_database("mlflow")
         else:
             given = args.backend_store_uri or os.environ.get(BACKEND_STORE_ENV)
             backend = resolve_store(given or DEFAULT_TRACKING_URI).tracking_uri
-        artifacts = Path(args.artifacts_destination)
         config = ServerConfig(
             backend_store_uri=backend,
-            artifacts_destination=artifacts,
+            artifacts_destination=Path(args.artifacts_destination),
             host=args.host,
             port=args.port,
             workers=args.workers,
             auth=args.auth,
         )
         server = TrackingServer(config)
-        if postgres is not None:
-            print(f"PostgreSQL {postgres.datadir} on 127.0.0.1:{postgres.port}")
-        shown = redact(backend)  # never print a password
-        print(f"starting mlflow server on {config.url} (store {shown}, artifacts {artifacts})")
+        print(
+            f"starting mlflow server on {config.url} (store {redact(backend)}, "
+            f"artifacts {config.artifacts_destination})"
+        )
         server.start()
         print(
             f"ready: export MLFLOW_TRACKING_URI={config.url}"
             + ("  (and MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)" if args.auth else "")
             + "; Ctrl-C stops it"
         )
-        try:
-            return server.proc.wait() if server.proc else 1
-        except KeyboardInterrupt:
-            print("stopping the server" + (" and PostgreSQL" if postgres else ""))
-            server.stop()
-            return 0
+        return server.proc.wait() if server.proc else 1
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line raises it as one)
+        print("stopping the server" + (" and PostgreSQL" if postgres else ""))
+        return 0
     except (PostgresError, ServerError) as exc:
         raise UsageError(str(exc)) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if server is not None:
+            server.stop()
         if postgres is not None:
             postgres.stop()
 
