@@ -58,6 +58,8 @@ MODEL_TAG = "model"
 DATA_FINGERPRINT_TAG = "data.fingerprint"
 DATA_SOURCE_TAG = "data.source"
 RESUME_CHECKPOINT_TAG = "newsdesk.resume_checkpoint"
+# A key chosen by the client before it creates the run: finds a run created twice.
+RUN_KEY_TAG = "newsdesk.run_key"
 # Why a run ended FAILED (a diverged loss, say), in one line.
 FAILURE_REASON_TAG = "newsdesk.failure_reason"
 

@@ -173,7 +173,7 @@ class _Loop:
         elif self.checkpointer is not None:
             # Step 0, before anything is logged: a training killed before its first periodic
             # checkpoint resumes from the start, into the same run.
-            self.checkpointer.save(self.state.save(self.parts))
+            self.checkpointer.save(self.state.save(self.parts), periodic=False)
         bar = Progress(
             self.parts.total_steps,
             initial=self.state.global_step,

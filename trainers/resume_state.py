@@ -70,10 +70,13 @@ class Checkpointer:
         """A save was due but skipped: try again one interval later, not at the next step."""
         self._last_save = time.monotonic()
 
-    def save(self, state: dict[str, Any]) -> Path:
+    def save(self, state: dict[str, Any], *, periodic: bool = True) -> Path:
+        """Write `state`; a save that is not `periodic` (the one before step 1) leaves the
+        schedule of the periodic saves as it was."""
         save_checkpoint({"format": RESUME_FORMAT, **self.static, **state}, self.path)
         self.saved_step = int(state["global_step"])
-        self._last_save = time.monotonic()
+        if periodic:
+            self._last_save = time.monotonic()
         return self.path
 
     def remove(self) -> None:

@@ -194,9 +194,13 @@ def test_checkpoints_wait_for_the_store(tiny, tmp_path, reachable):
     if reachable:
         assert load_resume_state(path)["global_step"] == 20
     else:
-        assert not path.exists() and log.flushes == 3 + 1  # steps 5, 10, 15, and the end
+        # Only the step-0 checkpoint (nothing was logged before it): every later save was
+        # skipped after a failed flush at steps 5, 10, 15, and the end.
+        assert load_resume_state(path)["global_step"] == 0 and log.flushes == 3 + 1
+        path.unlink()
         timed = Checkpointer(path=path, interval_s=3600, flush_timeout_s=0.01)
         timed._last_save -= 3600  # due now
         log.flushes = 0
         train(net, tiny, config, log, progress=False, checkpointer=timed)
-        assert not path.exists() and log.flushes == 1 + 1  # one try, then an interval later
+        assert load_resume_state(path)["global_step"] == 0  # only the step-0 checkpoint
+        assert log.flushes == 1 + 1  # one try, then an interval later

@@ -2,7 +2,10 @@
 
 The rule is explicit (a metric and whether higher or lower is better) and conservative: the
 alias moves only when the candidate strictly beats the current champion on that metric; the
-displaced version keeps the alias `previous`. Versions carry the run id, the metric values and
+displaced version keeps the alias `previous`. Every run and logged model is considered (the
+searches are paged), only FINISHED runs and READY models, and the champion is read and moved
+under a lock in the registry's own store (`registry_lock`), so that two promotions at once make
+one new version. Versions carry the run id, the metric values and
 the data fingerprint as tags, and promoting the same run twice never creates a second version.
 """
 
@@ -12,11 +15,13 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from mlflow.entities import LoggedModel, LoggedModelStatus
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tracker.dashboard.compare import client_for
+from tracker.dashboard.registry_lock import promotion_lock
 from tracker.schema import DATA_FINGERPRINT_TAG, DEFAULT_RANK_METRIC
 from tracker.store.experiments import require_experiment
 
@@ -52,17 +57,14 @@ def best_candidate(client: MlflowClient, experiment: str, metric: str, mode: Mod
     if mode not in ("max", "min"):
         raise ValueError(f"--mode must be 'max' or 'min', got {mode!r}")
     experiment_id = require_experiment(client, experiment)
-    runs = client.search_runs([experiment_id], max_results=10_000)
+    runs = list(_pages(client.search_runs, experiment_ids=[experiment_id], max_results=1000))
     if not any(metric in r.data.metrics for r in runs):
         known = sorted({k for r in runs for k in r.data.metrics})
         raise ValueError(
             f"no run in experiment {experiment!r} has metric {metric!r}; "
             f"known metrics: {', '.join(known) or 'none'}"
         )
-    models = {
-        m.source_run_id: m.model_id
-        for m in client.search_logged_models(experiment_ids=[experiment_id])
-    }
+    models = _ready_models_by_run(client, experiment_id)
     eligible = [
         r
         for r in runs
@@ -86,6 +88,31 @@ def best_candidate(client: MlflowClient, experiment: str, metric: str, mode: Mod
         metrics={k: v for k, v in best.data.metrics.items() if k.startswith("test/")},
         fingerprint=best.data.tags.get(DATA_FINGERPRINT_TAG),
     )
+
+
+def _pages(search, **kwargs):
+    """Every item of a paged MLflow search, page after page."""
+    token = None
+    while True:
+        page = search(**kwargs, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _ready_models_by_run(client: MlflowClient, experiment_id: str) -> dict[str, str]:
+    """The newest READY logged model of each run. A PENDING model is still being uploaded (or
+    its upload died): it is never registered."""
+    newest: dict[str, LoggedModel] = {}
+    search = client.search_logged_models
+    for model in _pages(search, experiment_ids=[experiment_id], max_results=100):
+        if model.status != LoggedModelStatus.READY or not model.source_run_id:
+            continue
+        current = newest.get(model.source_run_id)
+        if current is None or model.creation_timestamp > current.creation_timestamp:
+            newest[model.source_run_id] = model
+    return {run_id: model.model_id for run_id, model in newest.items()}
 
 
 def _existing_version(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
@@ -135,6 +162,17 @@ def promote(
     client = client_for(tracking_uri)
     name = model_name or default_model_name(experiment)
     cand = best_candidate(client, experiment, metric, mode)
+    if dry_run:
+        return _decide(client, name, cand, metric, mode, dry_run=True)
+    with promotion_lock(client, name):
+        # Read the champion again under the lock: another promotion may just have moved it.
+        return _decide(client, name, cand, metric, mode, dry_run=False)
+
+
+def _decide(
+    client: MlflowClient, name: str, cand: Candidate, metric: str, mode: Mode, *, dry_run: bool
+) -> Promotion:
+    """Compare `cand` with the current champion and move the aliases when it wins."""
     existing = _existing_version(client, name, cand.run_id)
     champion = _champion(client, name)
     label = f"run {cand.run_name} ({cand.run_id[:8]}, {metric} {cand.value:.4f})"

@@ -15,12 +15,13 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.tracking import MlflowClient
 
@@ -44,6 +45,7 @@ from tracker.logger.writer import (
     TagItem,
     WriterConfig,
 )
+from tracker.schema import RUN_KEY_TAG
 from tracker.store.experiments import ensure_experiment
 from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
 
@@ -119,8 +121,28 @@ class TrainingLogger:
         all_tags.update({k: str(v) for k, v in (tags or {}).items()})
         for key in all_tags:
             validate_tag_name(key)
+        run_key = uuid.uuid4().hex
+        all_tags[RUN_KEY_TAG] = run_key
         run = self.client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+        self._drop_duplicate_creates(experiment_id, run.info.run_id, run_key)
         return run.info.run_id
+
+    def _drop_duplicate_creates(self, experiment_id: str, run_id: str, run_key: str) -> None:
+        """MLflow's HTTP client sends a POST again when its response was lost, and the server
+        then made the run twice. The run key (a tag chosen here, before the request) finds
+        every copy; the one we were given is kept, the others, which hold nothing but their
+        tags, are ended and deleted so that no orphan stays RUNNING."""
+        if not self.location.tracking_uri.startswith(("http://", "https://")):
+            return  # an embedded store makes exactly one run per call
+        copies = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'",
+            run_view_type=ViewType.ALL,
+        )
+        for copy in copies:
+            if copy.info.run_id != run_id:
+                self.client.set_terminated(copy.info.run_id, status=RunStatus.KILLED.value)
+                self.client.delete_run(copy.info.run_id)
 
     def _resume_run(self, experiment: str, run_id: str, tags: Mapping[str, Any] | None) -> str:
         run = self.client.get_run(run_id)
