@@ -321,9 +321,10 @@ class _Loop:
         if not state.val_history or state.val_history[-1][0] != state.global_step:
             self._validate()
         # Training is done: if what follows (test, artifacts, model upload) fails, a resume
-        # starts here instead of retraining since the last periodic checkpoint.
+        # starts here instead of retraining. This one is saved even when the store lags: no
+        # step is recomputed from it, and the trained weights must survive a dead store.
         state.next_start = len(self.data.splits["train"])
-        self._checkpoint(graceful=False)
+        self._checkpoint(graceful=True)
         if state.best_state is not None:
             parts.model.load_state_dict(state.best_state)
         test = evaluate(parts.model, self.data.splits["test"], config.eval_batch_size, parts.device)

@@ -27,6 +27,29 @@ from trainers.models.registry import build_model
 from trainers.plots import confusion_figure, curves_figure
 from trainers.resume_state import Checkpointer
 
+# How long the store may take to acknowledge what training logged before the uploads start.
+STORE_CHECK_S = 30.0
+
+
+class StoreUnavailable(RuntimeError):
+    """The tracking store did not answer after training: the uploads are not attempted."""
+
+
+def _check_store_before_uploads(logger: MetricLogger, checkpointer: Checkpointer | None) -> None:
+    """Uploads are synchronous, and against a dead server each would wait out MLflow's own
+    retries (minutes). So the store is asked once, with a deadline; when it does not answer,
+    the run ends FAILED at once, saying where the trained model is kept (the final resume
+    checkpoint, saved whatever the store does) and how to finish the run later."""
+    if logger.flush(timeout=STORE_CHECK_S):
+        return
+    kept = f"the trained model is kept in {checkpointer.path}; " if checkpointer else ""
+    reason = (
+        f"the tracking store did not answer within {STORE_CHECK_S:.0f}s after training; {kept}"
+        f"once the store is back: newsdesk sync, then newsdesk resume {logger.run_id}"
+    )
+    logger.set_tags({schema.FAILURE_REASON_TAG: reason})
+    raise StoreUnavailable(reason)
+
 
 @dataclass
 class RunOutcome:
@@ -125,6 +148,7 @@ def run_training(
         schema.BEST_STEP: result.best_step,
     }
     logger.log_metrics(test_metrics, step=result.global_step)
+    _check_store_before_uploads(logger, checkpointer)
     logger.log_dict(classification_report(result.test, names), schema.TEST_REPORT_ARTIFACT)
     title = f"{model_name}: test accuracy {result.test.acc:.2%}"
     figures = {

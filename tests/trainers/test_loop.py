@@ -181,8 +181,9 @@ class _UnreachableStore(MemoryLogger):
 
 @pytest.mark.parametrize("reachable", [True, False])
 def test_checkpoints_wait_for_the_store(tiny, tmp_path, reachable):
-    """A resume checkpoint is saved only once the logger has stored what came before it; with
-    the store unreachable the save is skipped (once per interval, not at every step)."""
+    """A periodic resume checkpoint is saved only once the logger has stored what came before
+    it; with the store unreachable the save is skipped (once per interval, not at every step).
+    The final one is saved regardless."""
     from trainers.resume_state import Checkpointer, load_resume_state
 
     log = MemoryLogger() if reachable else _UnreachableStore()
@@ -194,13 +195,13 @@ def test_checkpoints_wait_for_the_store(tiny, tmp_path, reachable):
     if reachable:
         assert load_resume_state(path)["global_step"] == 20
     else:
-        # Only the step-0 checkpoint (nothing was logged before it): every later save was
-        # skipped after a failed flush at steps 5, 10, 15, and the end.
-        assert load_resume_state(path)["global_step"] == 0 and log.flushes == 3 + 1
+        # The periodic saves at steps 5, 10 and 15 were skipped after a failed flush; the final
+        # one (after a failed flush too) is saved anyway: the trained weights must survive.
+        assert load_resume_state(path)["global_step"] == 20 and log.flushes == 3 + 1
         path.unlink()
         timed = Checkpointer(path=path, interval_s=3600, flush_timeout_s=0.01)
         timed._last_save -= 3600  # due now
         log.flushes = 0
         train(net, tiny, config, log, progress=False, checkpointer=timed)
-        assert load_resume_state(path)["global_step"] == 0  # only the step-0 checkpoint
-        assert log.flushes == 1 + 1  # one try, then an interval later
+        assert load_resume_state(path)["global_step"] == 20  # the final one
+        assert log.flushes == 1 + 1  # one periodic try, then an interval later; the final

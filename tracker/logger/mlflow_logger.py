@@ -278,9 +278,14 @@ class TrainingLogger:
     def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None:
         """Log checkpoint `model` as a pyfunc model of this run; returns the model URI.
 
-        The run's params are flushed first: the LoggedModel copies them.
+        The run's params are flushed first (with the close deadline): the LoggedModel copies
+        them.
         """
-        self.flush()
+        if not self.flush(timeout=self._config.close_timeout_s):
+            raise TimeoutError(
+                f"the tracking store did not store the params of run {self.run_id} within "
+                f"{self._config.close_timeout_s:.0f}s; the model was not logged"
+            )
         return log_text_model(self.client, self.run_id, Path(model), name, **kwargs)
 
     def flush(self, timeout: float | None = None) -> bool:

@@ -98,6 +98,13 @@ def _requirements() -> list[str]:
     return reqs
 
 
+def _mark_failed(client: MlflowClient, model_id: str) -> None:
+    try:
+        client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+    except Exception:  # noqa: BLE001 - the store that failed the upload may refuse this too
+        logging.getLogger(__name__).warning("could not mark logged model %s FAILED", model_id)
+
+
 def log_text_model(
     client: MlflowClient,
     run_id: str,
@@ -131,21 +138,25 @@ def log_text_model(
         params=dict(run.data.params),
         tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / name
-        with _quiet("mlflow"):
-            mlflow.pyfunc.save_model(
-                str(local),
-                python_model=str(MODEL_CODE),
-                model_config={LOADER_KEY: loader},
-                artifacts={CHECKPOINT_KEY: str(checkpoint)},
-                signature=signature,
-                input_example=example,
-                code_paths=code_paths or None,
-                pip_requirements=_requirements(),
-            )
-        client.log_model_artifacts(logged.model_id, str(local))
-    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / name
+            with _quiet("mlflow"):
+                mlflow.pyfunc.save_model(
+                    str(local),
+                    python_model=str(MODEL_CODE),
+                    model_config={LOADER_KEY: loader},
+                    artifacts={CHECKPOINT_KEY: str(checkpoint)},
+                    signature=signature,
+                    input_example=example,
+                    code_paths=code_paths or None,
+                    pip_requirements=_requirements(),
+                )
+            client.log_model_artifacts(logged.model_id, str(local))
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    except Exception:
+        _mark_failed(client, logged.model_id)  # never a PENDING model left for `promote`
+        raise
     # The run lists the model among its outputs (the run page's "Logged models").
     client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
     return f"models:/{logged.model_id}"
