@@ -23,12 +23,12 @@ from tracker.server.ports import free_port
 pytestmark = pytest.mark.server
 
 
-def _serve(folder: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
+def _launch(folder: Path, port: int, *store: str, env: dict | None = None) -> subprocess.Popen:
+    """`newsdesk server` on `port` with the store options `store`, output captured."""
+    return subprocess.Popen(
         newsdesk_command(
             "server",
-            "--local-postgres",
-            str(folder / "postgres"),
+            *store,
             "--artifacts-destination",
             str(folder / "artifacts"),
             "--port",
@@ -37,10 +37,15 @@ def _serve(folder: Path, port: int) -> subprocess.Popen:
             "1",
         ),
         cwd=folder,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _serve(folder: Path, port: int) -> subprocess.Popen:
+    proc = _launch(folder, port, "--local-postgres", str(folder / "postgres"))
     wait_healthy(f"http://127.0.0.1:{port}", proc)
     return proc
 
@@ -107,22 +112,7 @@ def test_the_database_password_is_neither_in_argv_nor_in_the_output(pg_database,
     password = urlsplit(pg_database).password
     assert password  # the test database has one, as a team database would
     port = free_port()
-    proc = subprocess.Popen(
-        newsdesk_command(
-            "server",
-            "--artifacts-destination",
-            str(folder / "artifacts"),
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ),
-        cwd=folder,
-        env={**os.environ, "MLFLOW_BACKEND_STORE_URI": pg_database},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _launch(folder, port, env={**os.environ, "MLFLOW_BACKEND_STORE_URI": pg_database})
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc)
         with TrainingLogger("secret", tracking_uri=f"http://127.0.0.1:{port}") as log:
@@ -143,23 +133,7 @@ def test_the_database_password_is_neither_in_argv_nor_in_the_output(pg_database,
 def test_sigterm_while_the_server_starts_leaves_nothing_running(folder):
     """SIGTERM once left an orphaned `mlflow server` when it landed during the start."""
     port = free_port()
-    proc = subprocess.Popen(
-        newsdesk_command(
-            "server",
-            "--local-postgres",
-            str(folder / "postgres"),
-            "--artifacts-destination",
-            str(folder / "artifacts"),
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ),
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _launch(folder, port, "--local-postgres", str(folder / "postgres"))
     lines = []
     for line in proc.stdout:  # wait until the mlflow server process is being started
         lines.append(line)
