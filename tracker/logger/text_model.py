@@ -14,20 +14,16 @@ store of the run that logged it.
 from __future__ import annotations
 
 import importlib
-import logging
-import tempfile
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
-from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+
+from tracker.logger.pyfunc_upload import pinned_requirements, upload_pyfunc
 
 TEXT_COLUMN = "text"
 
@@ -72,37 +68,12 @@ class CheckpointTextModel(mlflow.pyfunc.PythonModel):
         return self._predictor
 
 
-@contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    log = logging.getLogger(logger_name)
-    previous = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(previous)
-
-
 def load_object(loader: str, argument: str) -> Any:
     module_name, _, func = loader.partition(":")
     return getattr(importlib.import_module(module_name), func)(argument)
 
 
-def _requirements() -> list[str]:
-    reqs = []
-    for package in ("mlflow", "torch", "pandas", "numpy", "jieba", "scikit-learn"):
-        try:
-            reqs.append(f"{package}=={metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return reqs
-
-
-def _mark_failed(client: MlflowClient, model_id: str) -> None:
-    try:
-        client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
-    except Exception:  # noqa: BLE001 - the store that failed the upload may refuse this too
-        logging.getLogger(__name__).warning("could not mark logged model %s FAILED", model_id)
+_REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "jieba", "scikit-learn")
 
 
 def log_text_model(
@@ -130,33 +101,17 @@ def log_text_model(
     code_paths = [
         str(Path(importlib.import_module(p).__file__).parent) for p in (code_packages or [])
     ]
-    run = client.get_run(run_id)
-    logged = client.create_logged_model(
-        experiment_id=run.info.experiment_id,
-        name=name,
-        source_run_id=run_id,
-        params=dict(run.data.params),
-        tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
-    )
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / name
-            with _quiet("mlflow"):
-                mlflow.pyfunc.save_model(
-                    str(local),
-                    python_model=str(MODEL_CODE),
-                    model_config={LOADER_KEY: loader},
-                    artifacts={CHECKPOINT_KEY: str(checkpoint)},
-                    signature=signature,
-                    input_example=example,
-                    code_paths=code_paths or None,
-                    pip_requirements=_requirements(),
-                )
-            client.log_model_artifacts(logged.model_id, str(local))
-        client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
-    except Exception:
-        _mark_failed(client, logged.model_id)  # never a PENDING model left for `promote`
-        raise
-    # The run lists the model among its outputs (the run page's "Logged models").
-    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
-    return f"models:/{logged.model_id}"
+
+    def save(local: Path) -> None:
+        mlflow.pyfunc.save_model(
+            str(local),
+            python_model=str(MODEL_CODE),
+            model_config={LOADER_KEY: loader},
+            artifacts={CHECKPOINT_KEY: str(checkpoint)},
+            signature=signature,
+            input_example=example,
+            code_paths=code_paths or None,
+            pip_requirements=pinned_requirements(_REQUIREMENTS),
+        )
+
+    return upload_pyfunc(client, run_id, name, save)
