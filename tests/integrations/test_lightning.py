@@ -125,9 +125,7 @@ class _InterruptAt(Callback):
             raise self.exc
 
 
-def test_ctrl_c_in_fit_ends_the_run_killed_and_keeps_the_points(
-    encoded_slice, store_uri, tmp_path
-):
+def test_ctrl_c_in_fit_ends_the_run_killed_and_keeps_the_points(encoded_slice, store_uri, tmp_path):
     model = TinyClassifier(encoded_slice.vocab_size, encoded_slice.num_classes)
     logger = NewsdeskLogger("lit", tracking_uri=store_uri)
     train, val = _loaders(encoded_slice)
