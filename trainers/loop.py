@@ -11,6 +11,7 @@ import math
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tracker import schema
 from tracker.interface import MetricLogger
 from trainers.config import TrainConfig
 from trainers.data.pipeline import PreparedData, Tensors
+from trainers.distributed import Distributed
 from trainers.evaluate import Evaluation, evaluate
 from trainers.progress import Progress
 from trainers.resume_state import Checkpointer
@@ -39,7 +41,7 @@ class TrainResult:
     best_step: int
     best_value: float
     stopped_early: bool
-    test: Evaluation
+    test: Evaluation | None  # None on the processes of a distributed job other than rank 0
     train_seconds: float
     samples_per_s: float
     train_history: History = field(default_factory=list)
@@ -111,9 +113,18 @@ class _StopRequests:
             signal.signal(signum, handler)
 
 
-def build_parts(model: nn.Module, n_train: int, config: TrainConfig) -> TrainingParts:
-    """Device, optimizers, LR schedules and the step budget for `model` on `n_train` examples."""
+def build_parts(
+    model: nn.Module, n_train: int, config: TrainConfig, dist: Distributed | None = None
+) -> TrainingParts:
+    """Device, optimizers, LR schedules and the step budget for `model` on `n_train` examples.
+
+    In a distributed job each process sees its shard of the data, so an epoch has fewer
+    steps, and the step calls the DDP wrapper.
+    """
     device = resolve_device(config.device)
+    if dist is not None:
+        device = dist.device(device)
+        n_train = dist.shard_size(n_train)
     model.to(device)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -126,7 +137,10 @@ def build_parts(model: nn.Module, n_train: int, config: TrainConfig) -> Training
             torch.optim.lr_scheduler.LambdaLR(o, lambda s: max(0.0, 1.0 - s / total_steps))
             for o in optimizers
         ]
-    return TrainingParts(model, optimizers, schedulers, dense, device, total_steps, steps_per_epoch)
+    train_model = dist.wrap(model, device) if dist is not None else None
+    return TrainingParts(
+        model, optimizers, schedulers, dense, device, total_steps, steps_per_epoch, train_model
+    )
 
 
 def train(
@@ -138,6 +152,7 @@ def train(
     progress: bool = True,
     checkpointer: Checkpointer | None = None,
     resume: dict[str, Any] | None = None,
+    dist: Distributed | None = None,
 ) -> TrainResult:
     """Train with early stopping on `config.monitor`; returns with the best weights loaded.
 
@@ -145,9 +160,11 @@ def train(
     SIGTERM arrives (then `TrainingInterrupted` is raised at the next step boundary). With
     `resume` (a loaded resume checkpoint), training continues from that state: same step, same
     position in the same epoch order, same optimizer, scheduler, RNG and early-stopping state.
+    With `dist`, this process is one of a data-parallel job (`trainers.distributed`): rank 0
+    validates, logs, checkpoints and tests; the others only train.
     """
-    parts = build_parts(model, len(data.splits["train"]), config)
-    return _Loop(parts, data, config, logger, checkpointer).run(resume, progress)
+    parts = build_parts(model, len(data.splits["train"]), config, dist)
+    return _Loop(parts, data, config, logger, checkpointer, dist).run(resume, progress)
 
 
 class _Loop:
@@ -160,16 +177,30 @@ class _Loop:
         config: TrainConfig,
         logger: MetricLogger,
         checkpointer: Checkpointer | None,
+        dist: Distributed | None = None,
     ) -> None:
         self.parts, self.data, self.config = parts, data, config
         self.logger, self.checkpointer = logger, checkpointer
+        self.dist = dist
+        self.is_main = dist is None or dist.is_main
+        self._agreed_stop: int | None = None  # a stop every process of the job agreed on
         self.sign = 1.0 if config.mode == "min" else -1.0
+        # The same seed on every process: the same epoch order, which each then shards.
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.state = TrainingState(epoch_rng_state=self.generator.get_state())
+        self.state = TrainingState(
+            epoch_rng_state=self.generator.get_state(),
+            world_size=dist.world_size if dist is not None else 1,
+        )
 
     def run(self, resume: dict[str, Any] | None, progress: bool) -> TrainResult:
         if resume is not None:
             self.state = TrainingState.restore(resume, self.parts)
+            world_size = self.dist.world_size if self.dist is not None else 1
+            if self.state.world_size != world_size:
+                raise ValueError(
+                    f"the checkpoint was written by a job of {self.state.world_size} "
+                    f"process(es); resume it with --nproc {self.state.world_size}"
+                )
         elif self.checkpointer is not None:
             # Step 0, before anything is logged: a training killed before its first periodic
             # checkpoint resumes from the start, into the same run.
@@ -192,6 +223,7 @@ class _Loop:
         state, parts = self.state, self.parts
         train_split = self.data.splits["train"]
         n = len(train_split)
+        dist = self.dist
         while state.global_step < parts.total_steps and not state.stopped_early:
             if resuming:
                 # Same generator state as when this epoch began: the same order again.
@@ -202,27 +234,42 @@ class _Loop:
                 state.next_start = 0
                 state.epoch_rng_state = self.generator.get_state()
             order = torch.randperm(n, generator=self.generator)
-            for start in range(state.next_start, n, self.config.batch_size):
+            if dist is not None:
+                order = dist.shard(order)
+            for start in range(state.next_start, len(order), self.config.batch_size):
                 index = order[start : start + self.config.batch_size]
-                self._step(train_split, index, bar)
+                self._step(train_split, index, bar, stop)
                 if self._evaluate_if_due():
                     return
                 state.next_start = start + self.config.batch_size
-                self._checkpoint_if_due(stop)
-                if stop.signum:
+                signum = self._agreed_stop if dist is not None else stop.signum
+                self._checkpoint_if_due(signum)
+                if signum:
                     path = self.checkpointer.path if self.checkpointer is not None else None
-                    raise TrainingInterrupted(stop.signum, state.global_step, path)
+                    raise TrainingInterrupted(signum, state.global_step, path)
 
-    def _step(self, split: Tensors, index: torch.Tensor, bar: Progress) -> None:
+    def _step(
+        self, split: Tensors, index: torch.Tensor, bar: Progress, stop: _StopRequests
+    ) -> None:
         """One optimizer step on the batch `index`, logged; `TrainingDiverged` when the loss is
-        not finite or exploded."""
+        not finite or exploded.
+
+        In a distributed job the loss and accuracy are averaged over the processes before
+        anything is decided or logged, and a stop signal any process received before this
+        step's reduction stops every process after this step (`_agreed_stop`).
+        """
         state, parts, config = self.state, self.parts, self.config
         tick = time.perf_counter()
         ids = split.ids[index].to(parts.device, non_blocking=True)
         labels = split.labels[index].to(parts.device, non_blocking=True)
-        logits = parts.model(ids)
+        logits = parts.forward(ids)
         loss = F.cross_entropy(logits, labels)
-        loss_value = loss.item()
+        correct = (logits.argmax(dim=1) == labels).float().mean()
+        if self.dist is not None:
+            loss_value, acc, any_stop = self.dist.reduce_step(loss, correct, bool(stop.signum))
+            self._agreed_stop = (stop.signum or signal.SIGTERM) if any_stop else None
+        else:
+            loss_value, acc = loss.item(), correct.item()
         if not math.isfinite(loss_value):
             # Stored as it is (MLflow keeps NaN and inf), so the curve shows where it broke.
             step = state.global_step + 1
@@ -233,7 +280,8 @@ class _Loop:
             )
         for opt in parts.optimizers:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with self.dist.collectives() if self.dist is not None else nullcontext():
+            loss.backward()  # under DDP, this averages the gradients over the processes
         if config.clip_grad_norm:
             nn.utils.clip_grad_norm_(parts.dense, config.clip_grad_norm)
         for opt in parts.optimizers:
@@ -241,7 +289,6 @@ class _Loop:
         for sched in parts.schedulers:
             sched.step()
         state.global_step += 1
-        acc = (logits.argmax(dim=1) == labels).float().mean().item()
         state.train_seconds += time.perf_counter() - tick
         self.logger.log_metrics(
             {
@@ -273,7 +320,11 @@ class _Loop:
         is_last = state.global_step >= self.parts.total_steps
         if state.global_step % self.config.eval_every != 0 and not is_last:
             return False
-        state.stopped_early = self._validate() and not is_last
+        # Rank 0 validates alone; the others wait for its decision.
+        stop = self._validate() if self.is_main else False
+        if self.dist is not None:
+            stop = self.dist.broadcast_flag(stop)
+        state.stopped_early = stop and not is_last
         return state.stopped_early or is_last
 
     def _validate(self) -> bool:
@@ -292,10 +343,10 @@ class _Loop:
         return state.global_step - state.best_step >= config.patience
 
     # ----- checkpoints ------------------------------------------------------------------------
-    def _checkpoint_if_due(self, stop: _StopRequests) -> None:
+    def _checkpoint_if_due(self, stopping: int | None) -> None:
         checkpointer = self.checkpointer
-        if checkpointer is not None and (stop.signum or checkpointer.due(self.state.global_step)):
-            self._checkpoint(graceful=bool(stop.signum))
+        if checkpointer is not None and (stopping or checkpointer.due(self.state.global_step)):
+            self._checkpoint(graceful=bool(stopping))
 
     def _checkpoint(self, *, graceful: bool) -> None:
         """Save a resume checkpoint only once the store has every point logged before it.
@@ -318,6 +369,8 @@ class _Loop:
     def _finish(self) -> TrainResult:
         """Validate at the last step if not done, checkpoint, load the best weights, test."""
         state, parts, config = self.state, self.parts, self.config
+        if not self.is_main:
+            return self._result(None)
         if not state.val_history or state.val_history[-1][0] != state.global_step:
             self._validate()
         # Training is done: if what follows (test, artifacts, model upload) fails, a resume
@@ -328,7 +381,12 @@ class _Loop:
         if state.best_state is not None:
             parts.model.load_state_dict(state.best_state)
         test = evaluate(parts.model, self.data.splits["test"], config.eval_batch_size, parts.device)
+        return self._result(test)
+
+    def _result(self, test: Evaluation | None) -> TrainResult:
+        state, config = self.state, self.config
         seconds = state.train_seconds
+        samples = state.global_step * config.batch_size * state.world_size
         return TrainResult(
             global_step=state.global_step,
             best_step=state.best_step,
@@ -336,7 +394,7 @@ class _Loop:
             stopped_early=state.stopped_early,
             test=test,
             train_seconds=seconds,
-            samples_per_s=state.global_step * config.batch_size / seconds if seconds else 0.0,
+            samples_per_s=samples / seconds if seconds else 0.0,
             train_history=state.train_history,
             val_history=state.val_history,
         )

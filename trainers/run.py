@@ -20,6 +20,7 @@ from tracker.interface import MetricLogger
 from trainers.checkpoint import make_checkpoint, save_checkpoint
 from trainers.config import TrainConfig
 from trainers.data.pipeline import DataConfig, PreparedData
+from trainers.distributed import Distributed, PeerLost
 from trainers.evaluate import classification_report, confusion, macro_f1
 from trainers.loop import TrainingDiverged, TrainResult, train
 from trainers.models.init import init_weights
@@ -66,6 +67,7 @@ def run_params(
     train_config: TrainConfig,
     prepared: PreparedData,
     num_parameters: int,
+    dist: Distributed | None = None,
 ) -> dict:
     data = {
         k: (str(v) if isinstance(v, Path) else v)
@@ -83,6 +85,12 @@ def run_params(
         },
         "data": {**data, **stats},
         "train": dataclasses.asdict(train_config),
+        # train.batch_size is per process; the job's batch is world_size times that.
+        "distributed": {
+            "world_size": dist.world_size if dist else 1,
+            "backend": dist.backend if dist else "none",
+            "global_batch_size": train_config.batch_size * (dist.world_size if dist else 1),
+        },
     }
 
 
@@ -98,9 +106,12 @@ def run_training(
     log_model: bool = True,
     checkpointer: Checkpointer | None = None,
     resume: dict[str, Any] | None = None,
+    dist: Distributed | None = None,
 ) -> RunOutcome:
     """Train and log one model. With `resume`, continue the run from that resume checkpoint
-    (params are not logged again: the run has them)."""
+    (params are not logged again: the run has them). With `dist`, this process is one of a
+    data-parallel job: every process trains; rank 0 (whose logger is the run's) logs, tests
+    and uploads, and the others return once training is done."""
     started = time.perf_counter()
     torch.manual_seed(train_config.seed)
     pretrained = prepared.embeddings.weight if prepared.embeddings is not None else None
@@ -112,7 +123,7 @@ def run_training(
     if resume is None:
         logger.log_params(
             run_params(
-                model_name, model_config, data_config, train_config, prepared, num_parameters
+                model_name, model_config, data_config, train_config, prepared, num_parameters, dist
             )
         )
     logger.set_tags(
@@ -132,10 +143,13 @@ def run_training(
             progress=progress,
             checkpointer=checkpointer,
             resume=resume,
+            dist=dist,
         )
-    except TrainingDiverged as exc:
+    except (TrainingDiverged, PeerLost) as exc:
         logger.set_tags({schema.FAILURE_REASON_TAG: str(exc)})  # the run ends FAILED
         raise
+    if result.test is None:  # a process of a distributed job other than rank 0
+        return RunOutcome(result, {}, None, num_parameters)
 
     names = prepared.corpus.label_names
     test_metrics = {

@@ -39,6 +39,13 @@ class TrainingParts:
     device: torch.device
     total_steps: int
     steps_per_epoch: int
+    # What the training step calls: the model itself, or its DistributedDataParallel wrapper
+    # (which averages gradients across processes). Evaluation and saving use `model`.
+    train_model: nn.Module | None = None
+
+    @property
+    def forward(self) -> nn.Module:
+        return self.train_model if self.train_model is not None else self.model
 
 
 @dataclass
@@ -58,6 +65,7 @@ class TrainingState:
     last_val_acc: float = math.nan
     train_history: History = field(default_factory=list)
     val_history: History = field(default_factory=list)
+    world_size: int = 1  # processes of the job; a resume must use as many (same data shards)
 
     def save(self, parts: TrainingParts) -> dict[str, Any]:
         """This state plus the model, optimizer, scheduler and torch RNG states, as a dict
@@ -78,7 +86,8 @@ class TrainingState:
         for scheduler, state in zip(parts.schedulers, saved[SCHEDULERS_KEY], strict=True):
             scheduler.load_state_dict(state)
         torch.set_rng_state(saved[TORCH_RNG_KEY])
-        values = {f.name: saved[f.name] for f in dataclasses.fields(cls)}
+        # A field added since the checkpoint was written takes its default.
+        values = {f.name: saved[f.name] for f in dataclasses.fields(cls) if f.name in saved}
         for name in ("train_history", "val_history"):
             values[name] = [tuple(point) for point in values[name]]
         return cls(**values)

@@ -76,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     and exit 1 (`--debug` shows the traceback), a signal N in 128 + N."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `--nproc` runs it N times
     resolve_experiment(args)
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     if not debug:

