@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import lightning as L
 import numpy as np
 import pandas as pd
@@ -164,3 +167,21 @@ def test_test_after_fit_lands_in_the_same_run(encoded_slice, store_uri, tmp_path
     assert [r.info.run_id for r in runs] == [logger.run_id]
     assert runs[0].info.status == "FINISHED"
     assert len(_history(client, logger.run_id, "验证/准确率")) == 2  # one val epoch + the test
+
+
+class _SigtermAt(Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_in_fit_ends_the_run_killed(encoded_slice, store_uri, tmp_path):
+    model = TinyClassifier(encoded_slice.vocab_size, encoded_slice.num_classes)
+    logger = NewsdeskLogger("lit", tracking_uri=store_uri)
+    train, val = _loaders(encoded_slice)
+    with pytest.raises(SystemExit):  # Lightning's SIGTERMException
+        _trainer(logger, tmp_path, [_SigtermAt(3)]).fit(model, train, val)
+    assert MlflowClient(tracking_uri=store_uri).get_run(logger.run_id).info.status == "KILLED"
