@@ -62,6 +62,13 @@ class MetricLogger(Protocol):
 
     def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None: ...
 
+    def log_input(
+        self, name: str, *, context: str, digest: str, source: str, num_rows: int
+    ) -> None:
+        """Record a dataset the run used (MLflow's dataset inputs: the run page then says
+        which data it used, and runs on different data are told apart)."""
+        ...
+
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything handed over is stored; False when `timeout` ran out first."""
         ...

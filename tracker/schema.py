@@ -20,7 +20,14 @@ STEP_METRICS = (TRAIN_LOSS, TRAIN_ACC, LR, EPOCH)
 # ----- every evaluation interval --------------------------------------------------------------
 VAL_LOSS = "val/loss"
 VAL_ACC = "val/acc"
-VAL_METRICS = (VAL_LOSS, VAL_ACC)
+# Best so far, logged at an evaluation whenever it improves, so the MLflow runs table can sort
+# by the best value and not only by the last one: the lowest val/loss, the highest val/acc,
+# and the step of the best value of the monitored metric (`train.monitor`).
+BEST_LOSS = "best/val_loss"
+BEST_ACC = "best/val_acc"
+BEST_AT_STEP = "best/step"
+BEST_METRICS = (BEST_LOSS, BEST_ACC, BEST_AT_STEP)
+VAL_METRICS = (VAL_LOSS, VAL_ACC, *BEST_METRICS)
 
 # ----- once, at the last step, after training -------------------------------------------------
 TEST_LOSS = "test/loss"
@@ -39,6 +46,17 @@ END_METRICS = (
     WALL_TIME_S,
     BEST_STEP,
 )
+
+# Per class of the test split, named by the class names of `class.txt` (Unicode kept):
+# `test/f1/体育`, `test/precision/体育`, `test/recall/体育`.
+PER_CLASS_PREFIXES = ("test/f1", "test/precision", "test/recall")
+
+
+def per_class_metric(prefix: str, class_name: str) -> str:
+    """`prefix/class_name`, with characters MLflow refuses in a metric name replaced by `_`."""
+    safe = "".join(c if c.isalnum() or c in "_-. " else "_" for c in class_name).strip()
+    return f"{prefix}/{safe or '_'}"
+
 
 # Every metric a newsdesk training logs (what `newsdesk resume` checks the store for).
 ALL_METRICS = (*STEP_METRICS, *VAL_METRICS, *END_METRICS)

@@ -338,9 +338,24 @@ class _Loop:
         state.val_history.append((state.global_step, ev.loss, ev.acc))
         state.last_val_acc = ev.acc
         value = self.sign * (ev.loss if config.monitor == schema.VAL_LOSS else ev.acc)
-        if state.improve(value, parts.model):
+        improved = state.improve(value, parts.model)
+        self._log_best(ev.loss, ev.acc, improved)
+        if improved:
             return False
         return state.global_step - state.best_step >= config.patience
+
+    def _log_best(self, loss: float, acc: float, improved: bool) -> None:
+        """Log the best-so-far values that this evaluation improved (NaN never improves)."""
+        state = self.state
+        best: dict[str, float] = {}
+        if loss < state.best_val_loss:
+            state.best_val_loss = best[schema.BEST_LOSS] = loss
+        if acc > state.best_val_acc:
+            state.best_val_acc = best[schema.BEST_ACC] = acc
+        if improved:
+            best[schema.BEST_AT_STEP] = state.global_step
+        if best:
+            self.logger.log_metrics(best, step=state.global_step)
 
     # ----- checkpoints ------------------------------------------------------------------------
     def _checkpoint_if_due(self, stopping: int | None) -> None:

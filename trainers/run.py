@@ -52,6 +52,16 @@ def _check_store_before_uploads(logger: MetricLogger, checkpointer: Checkpointer
     raise StoreUnavailable(reason)
 
 
+def per_class_metrics(report: dict) -> dict[str, float]:
+    """`test/f1/<class>`, `test/precision/<class>`, `test/recall/<class>` from the test report,
+    so the MLflow UI compares classes across runs."""
+    metrics = {}
+    for name, values in report["classes"].items():
+        for prefix in schema.PER_CLASS_PREFIXES:
+            metrics[schema.per_class_metric(prefix, name)] = values[prefix.split("/")[1]]
+    return metrics
+
+
 @dataclass
 class RunOutcome:
     result: TrainResult
@@ -133,6 +143,15 @@ def run_training(
             schema.DATA_SOURCE_TAG: prepared.corpus.source,
         }
     )
+    if resume is None:
+        for context, split in prepared.corpus.splits().items():
+            logger.log_input(
+                f"{Path(prepared.corpus.source).name or prepared.corpus.source}/{context}",
+                context=context,
+                digest=split.digest,
+                source=split.path,
+                num_rows=len(split),
+            )
 
     try:
         result = train(
@@ -161,9 +180,10 @@ def run_training(
         schema.WALL_TIME_S: time.perf_counter() - started,
         schema.BEST_STEP: result.best_step,
     }
-    logger.log_metrics(test_metrics, step=result.global_step)
+    report = classification_report(result.test, names)
+    logger.log_metrics({**test_metrics, **per_class_metrics(report)}, step=result.global_step)
     _check_store_before_uploads(logger, checkpointer)
-    logger.log_dict(classification_report(result.test, names), schema.TEST_REPORT_ARTIFACT)
+    logger.log_dict(report, schema.TEST_REPORT_ARTIFACT)
     title = f"{model_name}: test accuracy {result.test.acc:.2%}"
     figures = {
         schema.CONFUSION_ARTIFACT: confusion_figure(

@@ -58,6 +58,9 @@ class TrainingState:
     epoch_rng_state: torch.Tensor | None = None  # data-order generator at the start of `epoch`
     best_value: float = math.inf  # signed so that lower is better, whatever the mode
     best_step: int = 0
+    # The best-so-far values logged as best/val_loss and best/val_acc (whatever is monitored).
+    best_val_loss: float = math.inf
+    best_val_acc: float = -math.inf
     best_state: dict[str, torch.Tensor] | None = None
     first_loss: float | None = None  # the divergence check compares every loss with it
     stopped_early: bool = False

@@ -71,6 +71,11 @@ class NullLogger:
     def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None:
         return None
 
+    def log_input(
+        self, name: str, *, context: str, digest: str, source: str, num_rows: int
+    ) -> None:
+        return None
+
     def flush(self, timeout: float | None = None) -> bool:
         return True
 

@@ -27,6 +27,7 @@ class MemoryLogger:
         self.tags: dict[str, str] = {}
         self.artifacts: dict[str, Any] = {}
         self.models: dict[str, Any] = {}
+        self.inputs: list[dict[str, Any]] = []
         self.status: RunStatus | None = None
         if params:
             self.log_params(params)
@@ -73,6 +74,19 @@ class MemoryLogger:
     def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None:
         self.models[name] = model
         return None
+
+    def log_input(
+        self, name: str, *, context: str, digest: str, source: str, num_rows: int
+    ) -> None:
+        self.inputs.append(
+            {
+                "name": name,
+                "context": context,
+                "digest": digest,
+                "source": source,
+                "num_rows": num_rows,
+            }
+        )
 
     def flush(self, timeout: float | None = None) -> bool:
         return True

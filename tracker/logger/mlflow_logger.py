@@ -26,6 +26,7 @@ from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.tracking import MlflowClient
 
 from tracker.interface import RunStatus, TerminatedBySignal, status_on_exit
+from tracker.logger.datasets import log_dataset_input
 from tracker.logger.params import to_param_values
 from tracker.logger.run_tags import system_tags
 from tracker.logger.spool import SpoolContent, write_spool
@@ -287,6 +288,14 @@ class TrainingLogger:
                 f"{self._config.close_timeout_s:.0f}s; the model was not logged"
             )
         return log_text_model(self.client, self.run_id, Path(model), name, **kwargs)
+
+    def log_input(
+        self, name: str, *, context: str, digest: str, source: str, num_rows: int
+    ) -> None:
+        """Log a dataset input of the run (`mlflow.log_input` for an explicit run): `digest`
+        is the caller's hash of the data, `source` the file or URI it was read from, and
+        `context` its role (train, dev, test)."""
+        log_dataset_input(self.client, self.run_id, name, context, digest, source, num_rows)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every point handed over so far is stored (or `timeout` passes)."""

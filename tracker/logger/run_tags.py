@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import getpass
 import platform
 import socket
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+# MLflow's standard source tags: the UI shows them as the run's "Source" and "User".
+SOURCE_NAME_TAG = "mlflow.source.name"
+SOURCE_TYPE_TAG = "mlflow.source.type"
+USER_TAG = "mlflow.user"
 
 
 def _version(package: str) -> str | None:
@@ -51,4 +57,19 @@ def system_tags(cwd: Path | None = None) -> dict[str, str]:
     commit = git_commit(cwd)
     if commit:
         tags[GIT_COMMIT_TAG] = commit
+    tags.update(source_tags())
+    return tags
+
+
+def source_tags() -> dict[str, str]:
+    """What MLflow's fluent API records and its UI shows: the program that made the run (the
+    script, or the `newsdesk` command), LOCAL, and the user."""
+    tags = {SOURCE_TYPE_TAG: "LOCAL"}
+    program = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if program:
+        tags[SOURCE_NAME_TAG] = program
+    try:
+        tags[USER_TAG] = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        pass
     return tags

@@ -1,0 +1,92 @@
+"""What a trained run says about itself, so the MLflow UI answers questions without
+post-processing: best-so-far metrics, per-class test metrics under the class names, the
+datasets it used, and MLflow's standard source tags."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tracker import schema
+
+
+@pytest.fixture(scope="module")
+def runs(trained_store: dict) -> list:
+    client = MlflowClient(tracking_uri=trained_store["uri"])
+    exp = client.get_experiment_by_name(trained_store["experiment"])
+    return client.search_runs([exp.experiment_id])
+
+
+def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def test_best_so_far_metrics_follow_the_validation_histories(trained_store, runs):
+    client = MlflowClient(tracking_uri=trained_store["uri"])
+    assert len(runs) == 3
+    for run in runs:
+        val_loss = _history(client, run.info.run_id, schema.VAL_LOSS)
+        val_acc = _history(client, run.info.run_id, schema.VAL_ACC)
+        best_loss = _history(client, run.info.run_id, schema.BEST_LOSS)
+        best_acc = _history(client, run.info.run_id, schema.BEST_ACC)
+        # Logged exactly where the running minimum / maximum improved, with its value.
+        expected_loss, low = [], float("inf")
+        for step, value in val_loss:
+            if value < low:
+                low = value
+                expected_loss.append((step, value))
+        expected_acc, high = [], float("-inf")
+        for step, value in val_acc:
+            if value > high:
+                high = value
+                expected_acc.append((step, value))
+        assert best_loss == expected_loss
+        assert best_acc == expected_acc
+        assert run.data.metrics[schema.BEST_LOSS] == min(v for _, v in val_loss)
+        assert run.data.metrics[schema.BEST_ACC] == max(v for _, v in val_acc)
+        # The monitored metric is val/loss (min): best/step is where it was lowest.
+        assert run.data.metrics[schema.BEST_AT_STEP] == expected_loss[-1][0]
+        assert run.data.metrics[schema.BEST_AT_STEP] == run.data.metrics[schema.BEST_STEP]
+
+
+def test_per_class_test_metrics_carry_the_class_names(trained_store, runs, tmp_path):
+    client = MlflowClient(tracking_uri=trained_store["uri"])
+    names = (trained_store["data"] / "class.txt").read_text(encoding="utf-8").split()
+    assert any(not n.isascii() for n in names)  # THUCNews names its classes in Chinese
+    for run in runs:
+        local = client.download_artifacts(run.info.run_id, schema.TEST_REPORT_ARTIFACT, tmp_path)
+        report = json.loads(Path(local).read_text(encoding="utf-8"))["classes"]
+        for name in names:
+            for kind in ("f1", "precision", "recall"):
+                metric = f"test/{kind}/{name}"
+                assert run.data.metrics[metric] == pytest.approx(report[name][kind])
+        assert schema.per_class_metric("test/f1", "a:b?") == "test/f1/a_b_"
+
+
+def test_every_run_logs_its_three_splits_as_datasets(trained_store, runs):
+    data: Path = trained_store["data"]
+    for run in runs:
+        inputs = run.inputs.dataset_inputs
+        by_context = {i.tags[0].value: i.dataset for i in inputs}
+        assert sorted(by_context) == ["dev", "test", "train"]
+        for context, dataset in by_context.items():
+            file = data / f"{context}.txt"
+            assert dataset.digest == hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+            assert json.loads(dataset.source) == {"uri": str(file)}
+            assert json.loads(dataset.profile)["num_rows"] == len(
+                file.read_text(encoding="utf-8").splitlines()
+            )
+    # Same data, same digests: the runs are told apart from runs on other data by them.
+    digests = {tuple(sorted(i.dataset.digest for i in r.inputs.dataset_inputs)) for r in runs}
+    assert len(digests) == 1
+
+
+def test_runs_carry_mlflow_s_source_tags(runs):
+    for run in runs:
+        assert run.data.tags["mlflow.source.type"] == "LOCAL"
+        assert run.data.tags["mlflow.source.name"]
+        assert run.data.tags["mlflow.user"]
