@@ -39,6 +39,8 @@ bench: install
 	$(PY) benchmarks/logger_overhead.py --out benchmarks/results
 	$(PY) benchmarks/train_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/ddp_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
+	$(PY) benchmarks/system_metrics.py --out benchmarks/results
+	$(PY) benchmarks/sweep_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/dashboard.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/server_postgres.py --out benchmarks/results
 

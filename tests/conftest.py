@@ -67,6 +67,29 @@ def write_slice(source: Path, target: Path, sizes: dict[str, int]) -> Path:
     return target
 
 
+# THUCNews's topics under their original Chinese names.
+CHINESE_NAMES = {
+    "finance": "财经",
+    "realty": "房产",
+    "stocks": "股票",
+    "education": "教育",
+    "science": "科技",
+    "society": "社会",
+    "politics": "时政",
+    "sports": "体育",
+    "game": "游戏",
+    "entertainment": "娱乐",
+}
+
+
+def chinese_class_names(folder: Path) -> list[str]:
+    """Rewrite `class.txt` with the Chinese names, so that names outside ASCII are tested."""
+    path = folder / "class.txt"
+    names = [CHINESE_NAMES[n] for n in path.read_text(encoding="utf-8").split()]
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    return names
+
+
 @pytest.fixture
 def thucnews_slice(thucnews_dir: Path, tmp_path: Path) -> Path:
     return write_slice(thucnews_dir, tmp_path / "slice", {"train": 640, "dev": 200, "test": 200})
@@ -95,6 +118,7 @@ def trained_store(thucnews_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
     root = tmp_path_factory.mktemp("trained")
     data = write_slice(thucnews_dir, root / "slice", {"train": 640, "dev": 200, "test": 200})
+    chinese_class_names(data)
     uri = f"sqlite:///{root / 'store' / 'mlflow.db'}"
     code = main(
         [

@@ -81,6 +81,17 @@ RUN_KEY_TAG = "newsdesk.run_key"
 # Why a run ended FAILED (a diverged loss, say), in one line.
 FAILURE_REASON_TAG = "newsdesk.failure_reason"
 
+# MLflow's nesting tag: a sweep's trials point at the sweep's parent run.
+PARENT_RUN_TAG = "mlflow.parentRunId"
+# Sweeps (`newsdesk sweep`): on each trial run, and on the parent.
+SWEEP_STUDY_TAG = "sweep.study"
+SWEEP_TRIAL_TAG = "sweep.trial"
+SWEEP_STATE_TAG = "sweep.state"  # COMPLETE, PRUNED, FAIL or INTERRUPTED (a trial's end)
+SWEEP_BEST_VALUE = "sweep/best_value"  # on the parent: the best trial's objective
+SWEEP_TRIALS = "sweep/trials"  # on the parent: finished (complete + pruned) trials
+SWEEP_TRIALS_ARTIFACT = "sweep/trials.csv"
+SWEEP_HISTORY_ARTIFACT = "sweep/history.png"
+
 # ----- artifacts ------------------------------------------------------------------------------
 TEST_REPORT_ARTIFACT = "metrics/test_report.json"
 CONFUSION_ARTIFACT = "plots/confusion.png"

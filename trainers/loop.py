@@ -11,6 +11,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from trainers.evaluate import Evaluation, evaluate
 from trainers.progress import Progress
 from trainers.resume_state import Checkpointer
 from trainers.state import History, TrainingParts, TrainingState
+
+ValidationHook = Callable[[int, float, float], None]  # (global_step, val loss, val acc)
 
 
 class TrainingDiverged(RuntimeError):
@@ -153,6 +156,7 @@ def train(
     checkpointer: Checkpointer | None = None,
     resume: dict[str, Any] | None = None,
     dist: Distributed | None = None,
+    on_validation: ValidationHook | None = None,
 ) -> TrainResult:
     """Train with early stopping on `config.monitor`; returns with the best weights loaded.
 
@@ -161,10 +165,14 @@ def train(
     `resume` (a loaded resume checkpoint), training continues from that state: same step, same
     position in the same epoch order, same optimizer, scheduler, RNG and early-stopping state.
     With `dist`, this process is one of a data-parallel job (`trainers.distributed`): rank 0
-    validates, logs, checkpoints and tests; the others only train.
+    validates, logs, checkpoints and tests; the others only train. `on_validation(step, loss,
+    acc)` is called after each validation is logged; an exception it raises (a sweep's
+    pruner deciding to stop this trial) ends the training.
     """
     parts = build_parts(model, len(data.splits["train"]), config, dist)
-    return _Loop(parts, data, config, logger, checkpointer, dist).run(resume, progress)
+    loop = _Loop(parts, data, config, logger, checkpointer, dist)
+    loop.on_validation = on_validation
+    return loop.run(resume, progress)
 
 
 class _Loop:
@@ -184,6 +192,7 @@ class _Loop:
         self.dist = dist
         self.is_main = dist is None or dist.is_main
         self._agreed_stop: int | None = None  # a stop every process of the job agreed on
+        self.on_validation: ValidationHook | None = None
         self.sign = 1.0 if config.mode == "min" else -1.0
         # The same seed on every process: the same epoch order, which each then shards.
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -340,6 +349,8 @@ class _Loop:
         value = self.sign * (ev.loss if config.monitor == schema.VAL_LOSS else ev.acc)
         improved = state.improve(value, parts.model)
         self._log_best(ev.loss, ev.acc, improved)
+        if self.on_validation is not None:
+            self.on_validation(state.global_step, ev.loss, ev.acc)
         if improved:
             return False
         return state.global_step - state.best_step >= config.patience

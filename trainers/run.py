@@ -22,7 +22,7 @@ from trainers.config import TrainConfig
 from trainers.data.pipeline import DataConfig, PreparedData
 from trainers.distributed import Distributed, PeerLost
 from trainers.evaluate import classification_report, confusion, macro_f1
-from trainers.loop import TrainingDiverged, TrainResult, train
+from trainers.loop import TrainingDiverged, TrainResult, ValidationHook, train
 from trainers.models.init import init_weights
 from trainers.models.registry import build_model
 from trainers.plots import confusion_figure, curves_figure
@@ -117,6 +117,7 @@ def run_training(
     checkpointer: Checkpointer | None = None,
     resume: dict[str, Any] | None = None,
     dist: Distributed | None = None,
+    on_validation: ValidationHook | None = None,
 ) -> RunOutcome:
     """Train and log one model. With `resume`, continue the run from that resume checkpoint
     (params are not logged again: the run has them). With `dist`, this process is one of a
@@ -163,6 +164,7 @@ def run_training(
             checkpointer=checkpointer,
             resume=resume,
             dist=dist,
+            on_validation=on_validation,
         )
     except (TrainingDiverged, PeerLost) as exc:
         logger.set_tags({schema.FAILURE_REASON_TAG: str(exc)})  # the run ends FAILED

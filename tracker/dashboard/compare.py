@@ -11,6 +11,7 @@ from tracker.schema import (
     BEST_VAL_ACC,
     BEST_VAL_LOSS,
     MODEL_TAG,
+    PARENT_RUN_TAG,
     STEPS,
     TEST_REPORT_ARTIFACT,
     TRAIN_LOSS,
@@ -28,12 +29,16 @@ def client_for(tracking_uri: str | None) -> MlflowClient:
     return MlflowClient(tracking_uri=resolve_store(tracking_uri).tracking_uri)
 
 
-def runs_frame(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame:
+def runs_frame(
+    experiment: str, tracking_uri: str | None = None, *, parent: str | None = None
+) -> pd.DataFrame:
     """One row per run: ids, name, model tag, status, times, `params.*` and final metrics.
 
     Final metrics are each metric's last logged value (`test/acc`, `test/macro_f1`, ...);
     `best_val/acc` and `best_val/loss` are the best values over the validation history, and
     `steps` is the number of `train/loss` points (names in `tracker.schema`).
+    `parent_run_id` is the run a run is nested under (a sweep's trials under the sweep);
+    with `parent`, only the runs nested under that run.
     """
     client = client_for(tracking_uri)
     experiment_id = require_experiment(client, experiment)
@@ -43,6 +48,8 @@ def runs_frame(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame
     rows = []
     for run in runs:
         info, data = run.info, run.data
+        if parent is not None and data.tags.get(PARENT_RUN_TAG) != parent:
+            continue
         row = {
             "run_id": info.run_id,
             "run_name": info.run_name,
@@ -50,6 +57,7 @@ def runs_frame(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame
             "status": info.status,
             "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
             "duration_s": ((info.end_time - info.start_time) / 1000) if info.end_time else None,
+            "parent_run_id": data.tags.get(PARENT_RUN_TAG),
         }
         row.update({f"params.{k}": v for k, v in data.params.items()})
         row.update(data.metrics)
@@ -57,7 +65,15 @@ def runs_frame(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(
-            columns=["run_id", "run_name", "model", "status", "start_time", "duration_s"]
+            columns=[
+                "run_id",
+                "run_name",
+                "model",
+                "status",
+                "start_time",
+                "duration_s",
+                "parent_run_id",
+            ]
         )
     history = metric_history(
         frame["run_id"].tolist(), [VAL_ACC, VAL_LOSS, TRAIN_LOSS], tracking_uri=tracking_uri
@@ -77,6 +93,38 @@ def runs_frame(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame
         }
     )
     return frame.merge(best, left_on="run_id", right_index=True, how="left")
+
+
+def collapse_sweeps(frame: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
+    """Parents with their best trial instead of every trial: the default comparison view.
+
+    Nested runs are left out; a parent gets `trials` (how many runs it has), `best_trial` and
+    `best_trial_run_id` (its best run by `metric`, `mode` "max" or "min"), and the best
+    trial's metric values where it has none of its own, so it ranks among plain runs by what
+    its sweep found.
+    """
+    if frame.empty or "parent_run_id" not in frame.columns:
+        return frame
+    nested = frame["parent_run_id"].notna()
+    children, top = frame[nested], frame[~nested].copy()
+    if children.empty:
+        return top
+    top["trials"] = top["run_id"].map(children.groupby("parent_run_id").size())
+    best_rows = {}
+    if metric in children.columns:
+        ranked = children.dropna(subset=[metric]).sort_values(metric, ascending=(mode == "min"))
+        best_rows = ranked.groupby("parent_run_id").head(1).set_index("parent_run_id")
+    metric_columns = [c for c in frame.columns if "/" in c and not c.startswith("params.")]
+    for index, row in top.iterrows():
+        if len(best_rows) == 0 or row["run_id"] not in best_rows.index:
+            continue
+        best = best_rows.loc[row["run_id"]]
+        top.at[index, "best_trial"] = best["run_name"]
+        top.at[index, "best_trial_run_id"] = best["run_id"]
+        for column in metric_columns:
+            if pd.isna(row.get(column)) and not pd.isna(best.get(column)):
+                top.at[index, column] = best[column]
+    return top.reset_index(drop=True)
 
 
 def metric_history(

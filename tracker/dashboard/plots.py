@@ -131,3 +131,35 @@ def _per_class_panel(ax, runs: pd.DataFrame, per_class: pd.DataFrame, colours: d
     ax.set_title("test F1 per class")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncols=min(3, len(run_ids)), loc="upper left")
+
+
+def sweep_history_figure(trials: pd.DataFrame, objective: str) -> Figure:
+    """A sweep's trials in order: each completed trial's objective, pruned and failed trials
+    marked on the axis, and the best value so far (Optuna's optimization-history plot, drawn
+    with matplotlib so that no plotting extra is needed).
+
+    `trials` has the columns `trial`, `state` and `value` (NaN where a trial has none).
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    trials = trials.sort_values("trial")
+    complete = trials[trials["state"] == "COMPLETE"]
+    ax.scatter(complete["trial"], complete["value"], label="complete", color="tab:blue", zorder=3)
+    if not complete.empty:
+        best = complete["value"].cummin()
+        ax.step(complete["trial"], best, where="post", color="tab:red", label="best so far")
+    floor = complete["value"].min() if not complete.empty else 0.0
+    for state, marker in (("PRUNED", "x"), ("FAIL", "v")):
+        rows = trials[trials["state"] == state]
+        if not rows.empty:
+            ax.scatter(
+                rows["trial"],
+                [floor] * len(rows),
+                marker=marker,
+                color="grey",
+                label=f"{state.lower()} (no value)",
+            )
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    ax.set_title(f"sweep: {len(complete)} complete of {len(trials)} trials")
+    ax.legend(loc="best")
+    return fig

@@ -30,6 +30,7 @@ from tracker.logger.datasets import log_dataset_input
 from tracker.logger.params import to_param_values
 from tracker.logger.run_tags import system_tags
 from tracker.logger.spool import SpoolContent, write_spool
+from tracker.logger.system_metrics import start_system_metrics, stop_system_metrics
 from tracker.logger.text_model import log_text_model
 from tracker.logger.validation import (
     validate_artifact_path,
@@ -46,7 +47,7 @@ from tracker.logger.writer import (
     TagItem,
     WriterConfig,
 )
-from tracker.schema import RUN_KEY_TAG
+from tracker.schema import PARENT_RUN_TAG, RUN_KEY_TAG
 from tracker.store.experiments import ensure_experiment
 from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
 
@@ -79,7 +80,9 @@ class TrainingLogger:
 
     Leaving the `with` block flushes and ends the run FINISHED, FAILED on an exception, KILLED on
     KeyboardInterrupt or SIGTERM. Points the store would not take before closing are spooled
-    to disk for `newsdesk sync`.
+    to disk for `newsdesk sync`. With `parent_run_id`, the new run is nested under that run
+    (a sweep's trial under the sweep). With `system_metrics_interval_s` > 0, MLflow's
+    system-metrics monitor samples CPU, memory, disk and network into `system/*` metrics.
     """
 
     def __init__(
@@ -94,6 +97,8 @@ class TrainingLogger:
         writer_config: WriterConfig | None = None,
         spool_dir: Path | None = None,
         notify: TextIO | None = None,
+        parent_run_id: str | None = None,
+        system_metrics_interval_s: float = 0.0,
     ) -> None:
         self.location: StoreLocation = resolve_store(tracking_uri)
         self.client = MlflowClient(tracking_uri=self.location.tracking_uri)
@@ -106,10 +111,16 @@ class TrainingLogger:
         self._previous_sigterm: Any = None
         self.spool_path: Path | None = None
         if run_id is None:
+            if parent_run_id is not None:
+                # MLflow's own nesting tag: the UI shows the run under its parent.
+                tags = {**(tags or {}), PARENT_RUN_TAG: parent_run_id}
             self.run_id = self._create_run(experiment, run_name, tags)
         else:
             self.run_id = self._resume_run(experiment, run_id, tags)
         self._writer = BackgroundWriter(make_sender(self.client, self.run_id), self._config)
+        self._system_monitor = start_system_metrics(
+            self.location.tracking_uri, self.run_id, system_metrics_interval_s
+        )
         if params:
             self.log_params(params)
 
@@ -183,6 +194,10 @@ class TrainingLogger:
             return
         self._closed = True
         status = RunStatus(status)
+        try:
+            stop_system_metrics(self._system_monitor)
+        except Exception as exc:  # noqa: BLE001 - the run still ends; the samples are extras
+            _log.warning("system metrics of run %s not written: %s", self.run_id, exc)
         leftover = self._writer.close(self._config.close_timeout_s)
         end_time = int(time.time() * 1000)
         if len(leftover) == 0 and self._terminate(status, end_time):

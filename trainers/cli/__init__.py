@@ -24,6 +24,7 @@ from tracker.interface import TerminatedBySignal
 from trainers.cli.errors import DEBUG_ENV, report
 from trainers.cli.options import HelpFormatter, resolve_experiment
 from trainers.cli.server_command import add_server_command
+from trainers.cli.sweep_command import add_sweep_command
 from trainers.cli.tracking_commands import add_dashboard_commands, add_sync_command
 from trainers.cli.train_commands import add_resume_command, add_trainer_commands
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_trainer_commands(sub)
     add_resume_command(sub)
+    add_sweep_command(sub)
     add_sync_command(sub)
     add_dashboard_commands(sub)
     add_server_command(sub)

@@ -49,13 +49,20 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
+# Modules of the other extras a command may need.
+_OTHER_EXTRAS = {"optuna": "sweep", "psutil": "system"}
+
+
 def one_line(exc: BaseException) -> str:
     """The first line of what `exc` says, with the exception's type for unexpected errors."""
-    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _TRAINERS_EXTRA:
+    module = (exc.name or "").split(".")[0] if isinstance(exc, ModuleNotFoundError) else ""
+    if module in _TRAINERS_EXTRA:
         return (
             f"this command needs the training stack ({exc}); "
             "install it with: pip install 'newsdesk[trainers]'"
         )
+    if module in _OTHER_EXTRAS:
+        return f"{exc}; install it with: pip install 'newsdesk[{_OTHER_EXTRAS[module]}]'"
     text = exc.message if isinstance(exc, MlflowException) else str(exc)
     first = text.strip().splitlines()[0] if text.strip() else ""
     if isinstance(exc, ValueError | FileNotFoundError | MlflowException | OSError):

@@ -49,6 +49,8 @@ def _ranked_table(frame, metric: str, mode: str):
     columns = {
         "model": "model",
         "run_name": "run",
+        "trials": "trials",
+        "best_trial": "best trial",
         schema.TEST_ACC: "test acc",
         schema.TEST_MACRO_F1: "macro F1",
         schema.BEST_VAL_ACC: "best val acc",
@@ -64,13 +66,38 @@ def _ranked_table(frame, metric: str, mode: str):
     return table.rename(columns=columns).reset_index(drop=True)
 
 
+def _curves_frame(every, collapsed):
+    """The runs whose curves the figure draws: plain runs, and each sweep's best trial."""
+    import pandas as pd
+
+    best = collapsed.get("best_trial_run_id", pd.Series(dtype=object)).dropna()
+    is_sweep = collapsed["run_id"].isin(every["parent_run_id"].dropna())
+    return pd.concat(
+        [collapsed[~is_sweep], every[every["run_id"].isin(set(best))]], ignore_index=True
+    )
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    from tracker.dashboard.compare import metric_history, per_class_frame, runs_frame
+    import pandas as pd
+
+    from tracker.dashboard.compare import (
+        collapse_sweeps,
+        metric_history,
+        per_class_frame,
+        runs_frame,
+    )
     from tracker.dashboard.plots import compare_figure
 
-    frame = runs_frame(args.experiment, tracking_uri=args.tracking_uri)
-    if frame.empty:
-        raise UsageError(f"experiment {args.experiment!r} has no runs")
+    every = runs_frame(args.experiment, tracking_uri=args.tracking_uri, parent=args.parent)
+    if every.empty:
+        where = f"under run {args.parent}" if args.parent else f"in {args.experiment!r}"
+        raise UsageError(f"no runs {where}")
+    if args.parent:
+        frame = plot_frame = every  # one sweep's trials
+    else:
+        frame = collapse_sweeps(every, args.metric, args.mode)  # parents with their best trial
+        # The figure draws curves: a sweep is drawn as its best trial.
+        plot_frame = _curves_frame(every, frame)
     if args.metric not in frame.columns:
         known = sorted(c for c in frame.columns if "/" in c)
         raise UsageError(
@@ -81,12 +108,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = _ranked_table(frame, args.metric, args.mode)
     frame.to_csv(out / "compare.csv", index=False)
     history = metric_history(
-        frame["run_id"].tolist(), schema.CURVE_METRICS, tracking_uri=args.tracking_uri
+        plot_frame["run_id"].tolist(), schema.CURVE_METRICS, tracking_uri=args.tracking_uri
     )
-    per_class = per_class_frame(frame["run_id"].tolist(), tracking_uri=args.tracking_uri)
-    fig = compare_figure(frame, history, args.metric, per_class)
+    per_class = per_class_frame(plot_frame["run_id"].tolist(), tracking_uri=args.tracking_uri)
+    fig = compare_figure(plot_frame, history, args.metric, per_class)
     fig.savefig(out / "compare.png", dpi=110)
-    import pandas as pd
 
     with pd.option_context(
         "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
@@ -176,6 +202,13 @@ def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
     compare = sub.add_parser("compare", help="rank runs, write compare.csv and compare.png")
     _add_ranking(compare)
     compare.add_argument("--out", default=".", help="folder for compare.csv and compare.png")
+    compare.add_argument(
+        "--parent",
+        default=None,
+        metavar="RUN_ID",
+        help="list the runs nested under this run (a sweep's trials); default: every run, "
+        "with a sweep shown as its parent and best trial",
+    )
     compare.set_defaults(func=cmd_compare)
 
     prom = sub.add_parser("promote", help="register the best run's model as champion")

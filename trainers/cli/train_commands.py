@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from tracker import schema
+from tracker.logger.system_metrics import DEFAULT_INTERVAL_S as SYSTEM_METRICS_INTERVAL_S
 from trainers.cli.errors import UsageError
 from trainers.cli.options import (
     CACHE_DIR_HELP,
@@ -166,6 +167,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="resume checkpoints (default: checkpoints/ beside the SQLite store, else mlruns/)",
     )
+    add_system_metrics_arguments(parser)
+
+
+def add_system_metrics_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--system-metrics-interval",
+        type=float,
+        default=SYSTEM_METRICS_INTERVAL_S,
+        metavar="SECONDS",
+        help="sample CPU, memory, disk and network into system/* metrics this often "
+        f"(MLflow's monitor; needs psutil) (default: {SYSTEM_METRICS_INTERVAL_S:.0f})",
+    )
+    parser.add_argument(
+        "--no-system-metrics", action="store_true", help="do not sample system metrics"
+    )
 
 
 def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -222,4 +238,5 @@ def add_resume_command(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("--cache-dir", default=None, help=CACHE_DIR_HELP)
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
     add_distributed_arguments(resume)
+    add_system_metrics_arguments(resume)
     resume.set_defaults(func=cmd_resume)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker import TrainingLogger, schema
+from tracker.logger.system_metrics import DEFAULT_INTERVAL_S
 from tracker.store.location import default_checkpoint_dir, resolve_store
 from trainers.loop import TrainingInterrupted
 from trainers.resume_state import STATIC_KEYS, Checkpointer, plain
@@ -28,6 +29,7 @@ def open_logger(
     tags: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     experiment: str | None = None,
+    parent_run_id: str | None = None,
 ) -> TrainingLogger:
     """A `TrainingLogger` on the store and experiment the arguments name (a new run, or
     `run_id` continued)."""
@@ -37,7 +39,16 @@ def open_logger(
         tracking_uri=args.tracking_uri,
         tags=tags,
         run_id=run_id,
+        parent_run_id=parent_run_id,
+        system_metrics_interval_s=system_metrics_interval(args),
     )
+
+
+def system_metrics_interval(args: argparse.Namespace) -> float:
+    """Seconds between system-metrics samples; 0 when `--no-system-metrics`."""
+    if getattr(args, "no_system_metrics", False):
+        return 0.0
+    return float(getattr(args, "system_metrics_interval", DEFAULT_INTERVAL_S))
 
 
 def checkpoint_dir(args: argparse.Namespace) -> Path:
