@@ -76,17 +76,21 @@ def open_study(args: argparse.Namespace, seed: int) -> optuna.Study:
         if storage_url(args).startswith("sqlite")
         else {},
     )
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=args.study or f"{args.experiment}-{args.model}",
         storage=storage,
         direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(
             n_startup_trials=args.pruner_startup_trials,
             n_warmup_steps=args.pruner_warmup_steps,
         ),
         load_if_exists=True,
     )
+    # Seeded for repeatability, but never the same stream twice: a continued sweep (or a
+    # second worker) with the seed of the first start would sample the first trials' values
+    # again.
+    study.sampler = optuna.samplers.TPESampler(seed=seed + 1000 * len(study.trials))
+    return study
 
 
 def _finished(study: optuna.Study) -> int:
