@@ -58,14 +58,27 @@ def open_page(browser, url: str, width: int = 1500, height: int = 950):
         context.close()
 
 
-def runs_url(base: str, experiment_id: str, search: str | None = None, charts: bool = False):
+def runs_url(
+    base: str,
+    experiment_id: str,
+    search: str | None = None,
+    charts: bool = False,
+    order_by_metric: str | None = None,
+):
     query = []
     if search:
         query.append(f"searchFilter={quote(search)}")
     if charts:
         query.append("compareRunsMode=CHART")
+    if order_by_metric:  # highest first, as the UI's "Sort" menu does for a metric
+        query.append(f"orderByKey={quote(f'metrics.`{order_by_metric}`')}&orderByAsc=false")
     suffix = ("?" + "&".join(query)) if query else ""
     return f"{base}/#/experiments/{experiment_id}/runs{suffix}"
+
+
+# The expand button of a parent run's name cell (MLflow's RunNameCellRenderer).
+EXPAND_CHILD_RUNS = 'button[data-component-id*="runnamecellrenderer"]'
+RUN_LINKS = 'a[href*="/runs/"]'
 
 
 def run_metrics_url(base: str, experiment_id: str, run_id: str) -> str:
