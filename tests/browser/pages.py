@@ -93,8 +93,12 @@ def comparison_screenshot(browser, base: str, experiment_id: str, target: Path) 
     """The experiment's chart view: every run on shared axes, train and val curves first."""
     with open_page(browser, runs_url(base, experiment_id, charts=True), 1600, 1250) as page:
         expect(page.get_by_text("perf/samples_per_s").first).to_be_visible()
-        for section in ("perf", "test"):  # fold the single-point groups
-            page.get_by_text(section, exact=True).first.click()
+        # Fold the groups of summary metrics (single points, best-so-far, per class, system).
+        sections = ("best", "perf", "system", "test", "test/f1", "test/precision", "test/recall")
+        for section in sections:
+            header = page.get_by_text(section, exact=True)
+            if header.count():
+                header.first.click()
         for metric in ("train/loss", "val/loss", "val/acc"):
             expect(page.get_by_text(metric, exact=True).first).to_be_visible()
         page.wait_for_timeout(1500)  # the charts animate in

@@ -90,3 +90,47 @@ def test_runs_carry_mlflow_s_source_tags(runs):
         assert run.data.tags["mlflow.source.type"] == "LOCAL"
         assert run.data.tags["mlflow.source.name"]
         assert run.data.tags["mlflow.user"]
+
+
+@pytest.mark.parametrize(
+    "sampling", [["--system-metrics-interval", "0.5"], ["--no-system-metrics"]]
+)
+def test_system_metrics_are_sampled_into_the_run_unless_turned_off(
+    thucnews_slice, store_uri, tmp_path, sampling
+):
+    from trainers.cli import main
+
+    code = main(
+        [
+            "train",
+            "--model",
+            "lstm",
+            "--data",
+            str(thucnews_slice),
+            "--tracking-uri",
+            store_uri,
+            "--experiment",
+            "system",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--set",
+            "model.hidden_size=16",
+            *sampling,
+        ]
+    )
+    assert code == 0
+    client = MlflowClient(tracking_uri=store_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("system").experiment_id])
+    system = {k for k in run.data.metrics if k.startswith("system/")}
+    if "--no-system-metrics" in sampling:
+        assert system == set()
+    else:
+        assert {
+            "system/cpu_utilization_percentage",
+            "system/system_memory_usage_megabytes",
+        } <= system
+        cpu = client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+        assert all(0.0 <= m.value <= 100.0 for m in cpu)
