@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tracker import MemoryLogger
+from tracker import MemoryLogger, schema
 from trainers.config import TrainConfig
 from trainers.data import DataConfig, prepare_data
 from trainers.loop import TrainingDiverged, train
@@ -46,9 +46,23 @@ def test_recorder_two_tiny_epochs_exact_step_and_key_sequence(tiny):
         progress=False,
         log_model=False,
     )
-    sequence = [(step, sorted(metrics)) for step, metrics in log.records]
+    best_keys = set(schema.BEST_METRICS)
+    # Best-so-far points follow the validation that improved them, at its step.
+    best = [(i, step, m) for i, (step, m) in enumerate(log.records) if set(m) <= best_keys]
+    assert best and best[0][2].keys() == best_keys  # the first validation improves all three
+    for i, step, _ in best:
+        assert log.records[i - 1] == (step, log.records[i - 1][1])
+        assert sorted(log.records[i - 1][1]) == sorted(VAL_KEYS)
+    sequence = [
+        (step, sorted(metrics)) for step, metrics in log.records if not set(metrics) <= best_keys
+    ]
     train_at = lambda s: (s, sorted(TRAIN_KEYS))  # noqa: E731
     val_at = lambda s: (s, sorted(VAL_KEYS))  # noqa: E731
+    per_class = [
+        schema.per_class_metric(prefix, name)
+        for prefix in schema.PER_CLASS_PREFIXES
+        for name in tiny.corpus.label_names
+    ]
     assert sequence == [
         train_at(1),
         train_at(2),
@@ -59,7 +73,7 @@ def test_recorder_two_tiny_epochs_exact_step_and_key_sequence(tiny):
         train_at(5),
         train_at(6),
         val_at(6),
-        (6, sorted(END_KEYS)),
+        (6, sorted([*END_KEYS, *per_class])),
     ]
     epochs = [m["epoch"] for _, m in log.records if "epoch" in m]
     assert epochs == [1, 1, 1, 2, 2, 2]
