@@ -1,6 +1,6 @@
 """What MLflow's system-metrics monitor costs a training loop (issue 14).
 
-A real torch loop (an MLP train step, batch 128, about 3 ms per step on 2 cores) logs three
+A real torch loop (an MLP train step, batch 128, about 1 ms per step on 2 cores) logs three
 metrics per step through `TrainingLogger` into a fresh SQLite store, with the monitor off and
 with it on. The monitor samples every `--interval` seconds (newsdesk's default is 10 s; the
 benchmark uses 1 s, ten times as often, to make any cost visible). Rounds are interleaved
