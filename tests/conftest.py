@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,13 @@ def newsdesk_command(*args: str) -> list[str]:
     import sys
 
     return [str(Path(sys.executable).with_name("newsdesk")), *args]
+
+
+def run_ok(command: list[str], *, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run `command` to the end; it must succeed (the failure shows the end of its stderr)."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+    assert done.returncode == 0, f"{command[:3]} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    return done
 
 
 def write_slice(source: Path, target: Path, sizes: dict[str, int]) -> Path:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import run_ok
 from tracker.logger.distributed import NullLogger, process_rank, rank_zero_logger
 
 ROOT = Path(__file__).parents[2]
@@ -19,7 +19,7 @@ def test_torchrun_with_two_processes_makes_one_run(thucnews_dir, store_uri, monk
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     torchrun = str(Path(sys.executable).with_name("torchrun"))
-    done = subprocess.run(
+    run_ok(
         [
             torchrun,
             "--standalone",
@@ -30,11 +30,7 @@ def test_torchrun_with_two_processes_makes_one_run(thucnews_dir, store_uri, monk
             "--experiment",
             "user-ddp",
         ],
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(tracking_uri=store_uri)
     (run,) = client.search_runs([client.get_experiment_by_name("user-ddp").experiment_id])
     assert run.info.status == "FINISHED"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import newsdesk_command, write_slice
+from tests.conftest import newsdesk_command, run_ok, write_slice
 from tracker import schema
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def _split(runs: list) -> tuple:
 
 
 def test_four_trials_in_two_jobs_nest_under_one_parent(slice_640, store_uri, tmp_path):
-    done = subprocess.run(
+    run_ok(
         _sweep(
             slice_640,
             store_uri,
@@ -85,11 +85,7 @@ def test_four_trials_in_two_jobs_nest_under_one_parent(slice_640, store_uri, tmp
             "--study",
             "four",
         ),
-        capture_output=True,
-        text=True,
-        timeout=600,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     parents, children = _split(_runs(store_uri))
     (parent,) = parents
     assert parent.info.status == "FINISHED"
@@ -128,7 +124,7 @@ def test_four_trials_in_two_jobs_nest_under_one_parent(slice_640, store_uri, tmp
     assert schema.SWEEP_HISTORY_ARTIFACT in artifacts
 
     # `compare` shows the sweep as its parent with its best trial; --parent lists the trials.
-    out = subprocess.run(
+    run_ok(
         newsdesk_command(
             "compare",
             "--experiment",
@@ -140,15 +136,11 @@ def test_four_trials_in_two_jobs_nest_under_one_parent(slice_640, store_uri, tmp
             "--out",
             str(tmp_path / "cmp"),
         ),
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
-    assert out.returncode == 0, out.stderr[-2000:]
     frame = pd.read_csv(tmp_path / "cmp" / "compare.csv")
     assert list(frame["run_id"]) == [parent.info.run_id]
     assert frame.loc[0, "trials"] == 4
-    nested = subprocess.run(
+    run_ok(
         newsdesk_command(
             "compare",
             "--experiment",
@@ -160,18 +152,14 @@ def test_four_trials_in_two_jobs_nest_under_one_parent(slice_640, store_uri, tmp
             "--out",
             str(tmp_path / "nested"),
         ),
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
-    assert nested.returncode == 0, nested.stderr[-2000:]
     assert len(pd.read_csv(tmp_path / "nested" / "compare.csv")) == 4
 
 
 def test_a_trial_worse_than_the_median_is_pruned(slice_640, store_uri, tmp_path):
     space = tmp_path / "space.toml"
     space.write_text("[train.lr]\nlow = 1e-7\nhigh = 1e-2\nlog = true\n", encoding="utf-8")
-    done = subprocess.run(
+    run_ok(
         _sweep(
             slice_640,
             store_uri,
@@ -191,11 +179,7 @@ def test_a_trial_worse_than_the_median_is_pruned(slice_640, store_uri, tmp_path)
             "--enqueue",
             "train.lr=1e-7",
         ),
-        capture_output=True,
-        text=True,
-        timeout=600,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     parents, children = _split(_runs(store_uri))
     by_trial = {int(c.data.tags[schema.SWEEP_TRIAL_TAG]): c for c in children}
     assert by_trial[0].data.tags[schema.SWEEP_STATE_TAG] == "COMPLETE"
