@@ -23,6 +23,10 @@ from tracker.server.ports import free_port
 pytestmark = pytest.mark.server
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _launch(folder: Path, port: int, *store: str, env: dict | None = None) -> subprocess.Popen:
     """`newsdesk server` on `port` with the store options `store`, output captured."""
     return subprocess.Popen(
@@ -38,6 +42,9 @@ def _launch(folder: Path, port: int, *store: str, env: dict | None = None) -> su
         ),
         cwd=folder,
         env=env,
+        # As a terminal would start it: a shell's background job (`cmd &`, how CI is sometimes
+        # launched) has SIGINT ignored, and an ignored signal stays ignored in its children.
+        preexec_fn=_default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
