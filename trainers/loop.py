@@ -12,7 +12,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,8 +288,11 @@ class _Loop:
             )
         for opt in parts.optimizers:
             opt.zero_grad(set_to_none=True)
-        with self.dist.collectives() if self.dist is not None else nullcontext():
-            loss.backward()  # under DDP, this averages the gradients over the processes
+        if self.dist is None:
+            loss.backward()
+        else:
+            with self.dist.collectives():
+                loss.backward()  # under DDP, this averages the gradients over the processes
         if config.clip_grad_norm:
             nn.utils.clip_grad_norm_(parts.dense, config.clip_grad_norm)
         for opt in parts.optimizers:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 # MLflow's stores keep at most 36 characters of a digest; 16 hex digits of a SHA-256 are plenty.
@@ -47,5 +48,14 @@ def log_dataset_input(
     source: str,
     num_rows: int,
 ) -> None:
-    dataset = dataset_entity(name, digest, source, num_rows)
-    client.log_inputs(run_id, datasets=[DatasetInput(dataset, [InputTag(CONTEXT_TAG, context)])])
+    """Log one dataset input. Runs started at once on the same data race to insert the same
+    dataset row (a unique-key error on PostgreSQL); the second try finds the row and links it."""
+    inputs = [
+        DatasetInput(
+            dataset_entity(name, digest, source, num_rows), [InputTag(CONTEXT_TAG, context)]
+        )
+    ]
+    try:
+        client.log_inputs(run_id, datasets=inputs)
+    except MlflowException:
+        client.log_inputs(run_id, datasets=inputs)

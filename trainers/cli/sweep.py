@@ -69,12 +69,11 @@ def storage_url(args: argparse.Namespace) -> str:
 
 def open_study(args: argparse.Namespace, seed: int) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage_url(args)
     storage = optuna.storages.RDBStorage(
-        storage_url(args),
+        url,
         # Several workers write one SQLite file: wait for the lock instead of failing.
-        engine_kwargs={"connect_args": {"timeout": 60}}
-        if storage_url(args).startswith("sqlite")
-        else {},
+        engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {},
     )
     study = optuna.create_study(
         study_name=args.study or f"{args.experiment}-{args.model}",
