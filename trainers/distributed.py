@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 DEFAULT_TIMEOUT_S = 300.0
+# How long a collective's tensor may stay held by the backend's worker thread after the
+# collective returned (normally microseconds; only a descheduled thread takes longer).
+RELEASE_WAIT_S = 2.0
 
 
 class PeerLost(RuntimeError):
@@ -117,9 +121,11 @@ class Distributed:
         if self.backend == "nccl":
             moved = tensor.to(torch.device("cuda", self.local_rank))
             self._collective(op, moved, **kwargs)
+            _wait_until_released(moved, 1)
             tensor.copy_(moved.cpu())
         else:
             self._collective(op, tensor, **kwargs)
+            _wait_until_released(tensor, 1)
 
     def _collective(self, op, *args, **kwargs) -> None:
         with self.collectives():
@@ -144,3 +150,23 @@ class Distributed:
     def close(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _wait_until_released(tensor: torch.Tensor, owners: int) -> None:
+    """Return once only `owners` references to `tensor` remain, i.e. the backend's worker
+    thread has dropped the finished work that held it.
+
+    Why: gloo's worker thread destroys a finished work (and its tensors) just after the
+    collective returns. If Python has let go of such a tensor by then, that destruction needs
+    the GIL; when it happens while the interpreter is shutting down (a rank other than 0
+    exits right after its last collective), the thread is torn down mid-destructor and the
+    process dies with "terminate called without an active exception" (SIGABRT).
+    `destroy_process_group` cannot prevent it: a process group that DDP has used stays
+    alive, threads included, until the process ends. Waiting here keeps Python the last
+    owner, so the tensor is freed on this thread, with the GIL."""
+    use_count = getattr(tensor, "_use_count", None)
+    if use_count is None:  # a torch without it: nothing to wait on
+        return
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    while use_count() > owners and time.monotonic() < deadline:
+        time.sleep(0)

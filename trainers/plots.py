@@ -9,8 +9,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from tracker.fonts import use_cjk_font_if_available  # noqa: E402
+
 
 def confusion_figure(matrix: np.ndarray, label_names: list[str], title: str) -> Figure:
+    use_cjk_font_if_available()  # class names from class.txt are often Chinese
     size = max(4.0, 0.6 * len(label_names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from tracker.fonts import use_cjk_font_if_available  # noqa: E402
 from tracker.schema import DEFAULT_RANK_METRIC, TRAIN_LOSS, VAL_ACC, VAL_LOSS  # noqa: E402
 
 
@@ -21,34 +22,6 @@ def run_label(runs: pd.DataFrame, run_id: str) -> str:
     model = row.get("model")
     name = row.get("run_name")
     return f"{model} ({run_id[:6]})" if model else f"{name} ({run_id[:6]})"
-
-
-def use_cjk_font_if_available() -> str | None:
-    """Put an installed CJK font first in the sans-serif list, so Chinese label names render.
-
-    Returns the font's name, or None when the machine has none (DejaVu then draws boxes for
-    Chinese characters, and matplotlib warns about the missing glyphs).
-    """
-    from matplotlib import font_manager
-
-    wanted = (
-        "Noto Sans CJK SC",
-        "Noto Sans SC",
-        "Source Han Sans SC",
-        "WenQuanYi Zen Hei",
-        "WenQuanYi Micro Hei",
-        "SimHei",
-        "Microsoft YaHei",
-        "PingFang SC",
-        "Noto Sans CJK JP",
-    )
-    available = {f.name for f in font_manager.fontManager.ttflist}
-    for name in wanted:
-        if name in available:
-            current = list(matplotlib.rcParams["font.sans-serif"])
-            matplotlib.rcParams["font.sans-serif"] = [name, *[c for c in current if c != name]]
-            return name
-    return None
 
 
 def compare_figure(
