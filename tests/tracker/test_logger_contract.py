@@ -39,6 +39,32 @@ def test_bad_names_raise_value_error(make_logger):
             log.log_figure(object(), "../x.png")
 
 
+def test_steps_outside_int64_and_values_that_are_not_numbers_are_refused_at_the_call(
+    make_logger, store_uri
+):
+    """Before, step=2**63 was accepted here and then blocked the background writer for good
+    (0 of 101 points stored), and a string value cost its whole batch."""
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    log = make_logger()
+    with log:
+        for step in (2**63, -(2**63) - 1, np.uint64(2**63)):
+            with pytest.raises(ValueError, match="int64"):
+                log.log_metrics({"train/loss": 1.0}, step=step)
+        for value in ("0.5", None, object(), [1.0]):
+            with pytest.raises(ValueError, match="'train/loss': value must be a number"):
+                log.log_metrics({"train/loss": value}, step=1)
+        for step in range(1, 101):
+            log.log_metrics({"train/loss": 1.0 / step}, step=step)
+        log.log_metrics({"train/loss": 0.0, "edge": 1.0}, step=2**63 - 1)
+    if isinstance(log, TrainingLogger):
+        stored = MlflowClient(tracking_uri=store_uri).get_metric_history(log.run_id, "train/loss")
+        assert sorted(m.step for m in stored) == [*range(1, 101), 2**63 - 1]
+    else:
+        assert [s for s, _ in log.records] == [*range(1, 101), 2**63 - 1]
+
+
 def test_closed_logger_refuses_points(make_logger):
     log = make_logger()
     log.close(RunStatus.FINISHED)

@@ -16,7 +16,12 @@ from typing import Any
 
 from tracker.interface import RunStatus, status_on_exit
 from tracker.logger.params import to_param_values
-from tracker.logger.validation import validate_artifact_path, validate_metric_name, validate_step
+from tracker.logger.validation import (
+    metric_values,
+    validate_artifact_path,
+    validate_metric_name,
+    validate_step,
+)
 
 
 class MemoryLogger:
@@ -46,10 +51,10 @@ class MemoryLogger:
     def log_metrics(self, metrics: Mapping[str, float], *, step: int) -> None:
         if self.status is not None:
             raise RuntimeError("logger is closed")
-        step = step if type(step) is int else validate_step(step)
+        step = validate_step(step)
         for key in metrics:
             validate_metric_name(key)
-        self.records.append((step, {k: float(v) for k, v in metrics.items()}))
+        self.records.append((step, dict(metric_values(metrics))))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self.params.update(to_param_values(params))

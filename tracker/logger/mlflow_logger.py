@@ -33,6 +33,9 @@ from tracker.logger.spool import SpoolContent, write_spool
 from tracker.logger.system_metrics import start_system_metrics, stop_system_metrics
 from tracker.logger.text_model import log_text_model
 from tracker.logger.validation import (
+    STEP_MAX,
+    STEP_MIN,
+    metric_values,
     validate_artifact_path,
     validate_metric_name,
     validate_param_name,
@@ -238,16 +241,22 @@ class TrainingLogger:
         """
         if self._closed:
             raise RuntimeError(f"logger for run {self.run_id} is closed")
-        if type(step) is not int:
+        if type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
             step = validate_step(step)
         known = self._known_names
         ts = int(time.time() * 1000)
         points: list[MetricPoint] = []
-        for key, value in metrics.items():
-            if key not in known:
-                validate_metric_name(key)
-                known.add(key)
-            points.append((key, float(value), ts, step))
+        try:
+            for key, value in metrics.items():
+                if key not in known:
+                    validate_metric_name(key)
+                    known.add(key)
+                if type(value) is str:
+                    raise TypeError(key)  # float("0.5") would pass; a string is not a number
+                points.append((key, float(value), ts, step))
+        except (TypeError, ValueError):
+            metric_values(metrics)  # raises the ValueError that names the metric
+            raise
         self._writer.put_metrics(points)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
