@@ -22,6 +22,7 @@ from tracker.store.mlflow_internals import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAG
 
 SPOOL_SUFFIX = ".jsonl"
 SYNCED_SUFFIX = ".synced"
+CORRUPT_SUFFIX = ".corrupt"
 FORMAT_VERSION = 1
 
 
@@ -67,34 +68,60 @@ def write_spool(directory: Path, content: SpoolContent) -> Path:
 
 
 class SpoolError(ValueError):
-    """A spool file that cannot be read; the message names the file and line."""
+    """A spool file that cannot be read; the message names the file, line and byte offset."""
+
+
+def _metric_point(item: object) -> tuple[str, float, int, int]:
+    key, value, ts, step = item  # type: ignore[misc]
+    if not isinstance(key, str) or isinstance(value, str | bool):
+        raise TypeError(f"not a metric point: {item!r}"[:120])
+    return key, float(value), int(ts), int(step)
+
+
+def _string_map(items: object) -> dict[str, str]:
+    if not isinstance(items, dict):
+        raise TypeError(f"expected an object of names to values, got {type(items).__name__}")
+    return {str(k): str(v) for k, v in items.items()}
+
+
+def _apply(content: SpoolContent, record: dict) -> None:
+    kind = record["type"]
+    if kind == "metrics":
+        content.batch.metrics.extend(_metric_point(item) for item in record["items"])
+    elif kind == "params":
+        content.batch.params.update(_string_map(record["items"]))
+    elif kind == "tags":
+        content.batch.tags.update(_string_map(record["items"]))
+    elif kind == "status":
+        content.status, content.end_time = str(record["status"]), record["end_time"]
+        if content.end_time is not None:
+            content.end_time = int(content.end_time)
+    else:
+        raise ValueError(f"unknown record type {kind!r}")
 
 
 def read_spool(path: Path) -> SpoolContent:
+    """Parse a spool file; any damage (garbage bytes, a record of the wrong shape) is a
+    `SpoolError` naming the file, the line and the byte offset where the bad record starts."""
     content: SpoolContent | None = None
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    offset = 0
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            where = f"{path}:{lineno} (byte {offset})"
+            offset += len(raw)
             try:
-                record = json.loads(line)
-                kind = record["type"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise SpoolError(f"{path}:{lineno}: not a spool record ({exc})") from None
-            if kind == "header":
-                content = SpoolContent(record["tracking_uri"], record["run_id"])
-            elif content is None:
-                raise SpoolError(f"{path}:{lineno}: record before the header")
-            elif kind == "metrics":
-                content.batch.metrics.extend(
-                    (str(k), float(v), int(ts), int(step)) for k, v, ts, step in record["items"]
-                )
-            elif kind == "params":
-                content.batch.params.update(record["items"])
-            elif kind == "tags":
-                content.batch.tags.update(record["items"])
-            elif kind == "status":
-                content.status, content.end_time = record["status"], record["end_time"]
-            else:
-                raise SpoolError(f"{path}:{lineno}: unknown record type {kind!r}")
+                record = json.loads(raw.decode("utf-8"))
+                if not isinstance(record, dict):
+                    raise TypeError(f"expected a JSON object, got {type(record).__name__}")
+                if record.get("type") == "header":
+                    content = SpoolContent(str(record["tracking_uri"]), str(record["run_id"]))
+                elif content is None:
+                    raise ValueError("record before the header")
+                else:
+                    _apply(content, record)
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+                detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise SpoolError(f"{where}: not a spool record ({detail})") from None
     if content is None:
         raise SpoolError(f"{path}: empty spool file")
     return content
@@ -111,6 +138,13 @@ def mark_synced(path: Path) -> Path:
     done = path.with_suffix(SYNCED_SUFFIX)
     path.rename(done)
     return done
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged spool file out of the pending set (kept for inspection)."""
+    aside = path.with_suffix(CORRUPT_SUFFIX)
+    path.rename(aside)
+    return aside
 
 
 def chunks(batch: Batch) -> Iterator[Batch]:

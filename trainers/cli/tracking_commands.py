@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from tracker import schema
-from tracker.logger.spool import SpoolError
 from tracker.logger.sync import sync_spools
 from tracker.store.location import default_spool_dir, resolve_store
 from trainers.cli.errors import UsageError
@@ -22,10 +21,14 @@ from trainers.cli.options import add_experiment, add_tracking_uri, is_server_uri
 def cmd_sync(args: argparse.Namespace) -> int:
     location = resolve_store(args.tracking_uri)
     directory = Path(args.spool_dir) if args.spool_dir else default_spool_dir(location)
-    try:
-        report = sync_spools(directory, tracking_uri=args.tracking_uri)
-    except SpoolError as exc:
-        raise UsageError(str(exc)) from None
+    report = sync_spools(directory, tracking_uri=args.tracking_uri)
+    for line in report.set_aside:
+        print(f"newsdesk sync: {line}", file=sys.stderr)
+    for run_id in report.kept_status:
+        print(
+            f"newsdesk sync: run {run_id} ended later than its spool says; its status is kept",
+            file=sys.stderr,
+        )
     if not report.files:
         print(f"nothing to sync in {directory}")
     else:
@@ -33,7 +36,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             f"synced {report.points} metric points of {len(report.runs)} run(s) "
             f"from {len(report.files)} spool file(s) in {directory}"
         )
-    return 0
+    return 1 if report.set_aside else 0
 
 
 def add_sync_command(sub: argparse._SubParsersAction) -> None:
