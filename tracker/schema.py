@@ -80,6 +80,9 @@ RESUME_CHECKPOINT_TAG = "newsdesk.resume_checkpoint"
 RUN_KEY_TAG = "newsdesk.run_key"
 # Why a run ended FAILED (a diverged loss, say), in one line.
 FAILURE_REASON_TAG = "newsdesk.failure_reason"
+# Set when the store refused entries for good: how many, the first error, and the file that
+# keeps them (the run then ends FAILED rather than FINISHED).
+REJECTED_TAG = "newsdesk.rejected"
 
 # MLflow's nesting tag: a sweep's trials point at the sweep's parent run.
 PARENT_RUN_TAG = "mlflow.parentRunId"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -266,3 +267,29 @@ def test_closed_logger_refuses_new_points(store_uri):
     log.close(RunStatus.FINISHED)
     with pytest.raises(RuntimeError, match="closed"):
         log.log_metrics({"train/loss": 1.0}, step=1)
+
+
+def test_a_refused_param_is_split_off_and_the_points_beside_it_are_stored(
+    store_uri, tmp_path, capsys
+):
+    """Before, a changed param value cost the 300 metric points in its batch, and the run
+    still ended FINISHED with nothing said."""
+    cfg = WriterConfig(flush_interval_s=60.0, wake_threshold=10_000)
+    spool = tmp_path / "spool"
+    log = TrainingLogger("exp", tracking_uri=store_uri, writer_config=cfg, spool_dir=spool)
+    with log:
+        log.log_params({"lr": 0.1})
+        assert log.flush(timeout=30)
+        for step in range(1, 301):
+            log.log_metrics({"train/loss": 1.0 / step}, step=step)
+        log.log_params({"lr": 0.2, "batch_size": 64})  # lr changed: the store refuses it
+    err = capsys.readouterr().err
+    assert "refused 1 entries" in err and "the run ends FAILED" in err
+    assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == list(range(1, 301))
+    run = MlflowClient(tracking_uri=store_uri).get_run(log.run_id)
+    assert run.data.params == {"lr": "0.1", "batch_size": "64"}
+    assert run.info.status == "FAILED"
+    assert run.data.tags["newsdesk.rejected"].startswith("1 entries")
+    files = list(spool.glob("*.rejected"))
+    kept = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert [k["params"] for k in kept] == [{"lr": "0.2"}]

@@ -29,7 +29,7 @@ from tracker.interface import RunStatus, TerminatedBySignal, status_on_exit
 from tracker.logger.datasets import log_dataset_input
 from tracker.logger.params import to_param_values
 from tracker.logger.run_tags import system_tags
-from tracker.logger.spool import SpoolContent, write_spool
+from tracker.logger.spool import SpoolContent, write_rejected, write_spool
 from tracker.logger.system_metrics import start_system_metrics, stop_system_metrics
 from tracker.logger.text_model import log_text_model
 from tracker.logger.validation import (
@@ -50,7 +50,7 @@ from tracker.logger.writer import (
     TagItem,
     WriterConfig,
 )
-from tracker.schema import PARENT_RUN_TAG, RUN_KEY_TAG
+from tracker.schema import PARENT_RUN_TAG, REJECTED_TAG, RUN_KEY_TAG
 from tracker.store.experiments import ensure_experiment
 from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
 
@@ -202,10 +202,31 @@ class TrainingLogger:
         except Exception as exc:  # noqa: BLE001 - the run still ends; the samples are extras
             _log.warning("system metrics of run %s not written: %s", self.run_id, exc)
         leftover = self._writer.close(self._config.close_timeout_s)
+        if self._writer.rejected and status is RunStatus.FINISHED:
+            status = RunStatus.FAILED  # not cleanly finished: part of what it logged is missing
+        self._report_rejected()
         end_time = int(time.time() * 1000)
         if len(leftover) == 0 and self._terminate(status, end_time):
             return
         self._spool(leftover, status, end_time)
+
+    def _report_rejected(self) -> None:
+        """Entries the store refused for good: kept in a file, said on stderr, tagged."""
+        rejected = self._writer.rejected
+        if not rejected:
+            return
+        count = sum(len(batch) for batch, _ in rejected)
+        path = write_rejected(self._spool_dir, self.run_id, rejected)
+        first = rejected[0][1].splitlines()[0][:200]
+        print(
+            f"newsdesk: the tracking store refused {count} entries of run {self.run_id} "
+            f"({first}); kept in {path}; the run ends FAILED",
+            file=self._notify,
+        )
+        try:
+            self.client.set_tag(self.run_id, REJECTED_TAG, f"{count} entries: {first}")
+        except Exception as exc:  # noqa: BLE001 - the file and the message still say it
+            _log.warning("could not tag run %s: %s", self.run_id, exc)
 
     def _terminate(self, status: RunStatus, end_time: int) -> bool:
         try:

@@ -23,6 +23,7 @@ from tracker.store.mlflow_internals import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAG
 SPOOL_SUFFIX = ".jsonl"
 SYNCED_SUFFIX = ".synced"
 CORRUPT_SUFFIX = ".corrupt"
+REJECTED_SUFFIX = ".rejected"
 FORMAT_VERSION = 1
 
 
@@ -65,6 +66,23 @@ def write_spool(directory: Path, content: SpoolContent) -> Path:
         os.fsync(fh.fileno())
     tmp.rename(final)
     return final
+
+
+def write_rejected(directory: Path, run_id: str, rejected: list[tuple[Batch, str]]) -> Path:
+    """Keep the entries a store refused for good (one JSON line per refused part, with the
+    store's error), for the user to inspect; `sync` does not replay them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}{REJECTED_SUFFIX}"
+    with path.open("a", encoding="utf-8") as fh:
+        for batch, error in rejected:
+            record = {
+                "error": error,
+                "metrics": [list(p) for p in batch.metrics],
+                "params": batch.params,
+                "tags": batch.tags,
+            }
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
 
 
 class SpoolError(ValueError):

@@ -111,6 +111,8 @@ class BackgroundWriter:
         self._deadline: float | None = None
         self._inflight = Batch()
         self._inflight_lock = threading.Lock()
+        # The parts of a batch the store refused, sent one at a time (see `_separate`).
+        self._pieces: list[Batch] = []
         self.stored = 0
         self.failures = 0
         self.rejected: list[tuple[Batch, str]] = []
@@ -146,6 +148,9 @@ class BackgroundWriter:
         with self._inflight_lock:
             leftover = Batch()
             leftover.extend(self._inflight)
+            for piece in self._pieces:
+                leftover.extend(piece)
+            self._pieces = []
         for item in list(self._queue):
             self._add(leftover, item)
         self._queue.clear()
@@ -193,8 +198,12 @@ class BackgroundWriter:
 
     def _drain(self) -> bool:
         """Send until the queue is empty; False when the close deadline stopped the retries."""
-        while self._queue or len(self._inflight):
-            marker = self._fill()
+        while self._queue or len(self._inflight) or self._pieces:
+            marker = None
+            if self._pieces:
+                self._next_piece()
+            else:
+                marker = self._fill()
             if len(self._inflight) and not self._send_with_retry():
                 if marker is not None:
                     self._queue.appendleft(marker)
@@ -213,8 +222,14 @@ class BackgroundWriter:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.failures += 1
                 if is_permanent(exc):
+                    refused = self._take_inflight()
+                    pieces = _separate(refused)
+                    if len(pieces) > 1:  # find the entries it refused; send the rest
+                        with self._inflight_lock:
+                            self._pieces = pieces + self._pieces
+                        return True
                     _log.error("the tracking store refused %d entries: %s", len(batch), exc)
-                    self.rejected.append((self._take_inflight(), self.last_error))
+                    self.rejected.append((refused, self.last_error))
                     return True
                 if self._past_deadline():
                     return False
@@ -228,7 +243,23 @@ class BackgroundWriter:
             self._take_inflight()
             return True
 
+    def _next_piece(self) -> None:
+        """Make the next part of a refused batch the in-flight batch (markers wait behind)."""
+        with self._inflight_lock:
+            if not len(self._inflight):
+                self._inflight = self._pieces.pop(0)
+
     def _take_inflight(self) -> Batch:
         with self._inflight_lock:
             taken, self._inflight = self._inflight, Batch()
         return taken
+
+
+def _separate(batch: Batch) -> list[Batch]:
+    """A refused batch as parts the store judges one by one: all its metric points together
+    (they were validated at the call, so the store refuses them only as a whole, e.g. a
+    deleted run), then each param and each tag alone. One part means nothing to separate."""
+    pieces = [Batch(metrics=batch.metrics)] if batch.metrics else []
+    pieces += [Batch(params={key: value}) for key, value in batch.params.items()]
+    pieces += [Batch(tags={key: value}) for key, value in batch.tags.items()]
+    return pieces
