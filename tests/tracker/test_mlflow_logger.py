@@ -293,3 +293,67 @@ def test_a_refused_param_is_split_off_and_the_points_beside_it_are_stored(
     files = list(spool.glob("*.rejected"))
     kept = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert [k["params"] for k in kept] == [{"lr": "0.2"}]
+
+
+def _run_script(body: str, store_uri: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(body))
+    env = {**os.environ, "STORE": store_uri}
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+@pytest.mark.parametrize(("ending", "status"), [("pass", "FINISHED"), ("1 / 0", "FAILED")])
+def test_a_logger_never_closed_stores_every_point_and_ends_its_run_at_exit(
+    store_uri, tmp_path, ending, status
+):
+    done = _run_script(
+        f"""
+        import os
+        from tracker import TrainingLogger
+        log = TrainingLogger("open", tracking_uri=os.environ["STORE"])
+        print(log.run_id, flush=True)
+        for step in range(1, 1001):
+            log.log_metrics({{"train/loss": 1.0 / step}}, step=step)
+        {ending}
+        """,
+        store_uri,
+        tmp_path,
+    )
+    run_id = done.stdout.split()[0]
+    assert [s for s, _ in history(store_uri, run_id, "train/loss")] == list(range(1, 1001))
+    assert MlflowClient(tracking_uri=store_uri).get_run(run_id).info.status == status
+
+
+def test_a_forked_child_is_told_it_cannot_log_and_its_exit_leaves_the_run_alone(
+    store_uri, tmp_path
+):
+    done = _run_script(
+        """
+        import os, sys
+        from tracker import TrainingLogger
+        with TrainingLogger("fork", tracking_uri=os.environ["STORE"]) as log:
+            print(log.run_id, flush=True)
+            log.log_metrics({"train/loss": 1.0}, step=1)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    log.log_metrics({"train/loss": 2.0}, step=2)
+                except RuntimeError as exc:
+                    print("child:", exc, file=sys.stderr)
+                    sys.exit(3)  # runs the child's atexit handlers
+                sys.exit(0)
+            _, code = os.waitpid(pid, 0)
+            print("child exit", os.waitstatus_to_exitcode(code), flush=True)
+            log.log_metrics({"train/loss": 3.0}, step=3)
+        """,
+        store_uri,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = done.stdout.split()[0]
+    assert "child exit 3" in done.stdout
+    assert "this forked child (a DataLoader worker?) cannot log through it" in done.stderr
+    assert history(store_uri, run_id, "train/loss") == [(1, 1.0), (3, 3.0)]
+    assert MlflowClient(tracking_uri=store_uri).get_run(run_id).info.status == "FINISHED"

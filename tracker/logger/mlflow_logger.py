@@ -8,15 +8,18 @@ they are logged a few times per run, never per batch.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
@@ -111,6 +114,8 @@ class TrainingLogger:
         self._notify = notify if notify is not None else sys.stderr
         self._known_names: set[str] = set()
         self._closed = False
+        self._closed_reason = "logger for run {} is closed"
+        self._forked = False
         self._previous_sigterm: Any = None
         self.spool_path: Path | None = None
         if run_id is None:
@@ -124,6 +129,10 @@ class TrainingLogger:
         self._system_monitor = start_system_metrics(
             self.location.tracking_uri, self.run_id, system_metrics_interval_s
         )
+        # A logger left open (a notebook, an exit path without `close`) still stores every
+        # point and ends its run when the interpreter exits.
+        atexit.register(self._close_at_exit)
+        os.register_at_fork(after_in_child=_disowner(weakref.ref(self)))
         if params:
             self.log_params(params)
 
@@ -196,6 +205,7 @@ class TrainingLogger:
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self._close_at_exit)
         status = RunStatus(status)
         try:
             stop_system_metrics(self._system_monitor)
@@ -209,6 +219,16 @@ class TrainingLogger:
         if len(leftover) == 0 and self._terminate(status, end_time):
             return
         self._spool(leftover, status, end_time)
+
+    def _refuse_in_forked_child(self) -> None:
+        if self._forked:
+            raise RuntimeError(self._closed_reason.format(self.run_id))
+
+    def _close_at_exit(self) -> None:
+        """The interpreter is exiting and this logger was never closed: store what is queued
+        and end the run, FAILED (KILLED after Ctrl-C) when the program died of an uncaught
+        exception, FINISHED otherwise."""
+        self.close(status_on_exit(getattr(sys, "last_type", None)))
 
     def _report_rejected(self) -> None:
         """Entries the store refused for good: kept in a file, said on stderr, tagged."""
@@ -261,7 +281,7 @@ class TrainingLogger:
         however often the writer has to send it.
         """
         if self._closed:
-            raise RuntimeError(f"logger for run {self.run_id} is closed")
+            raise RuntimeError(self._closed_reason.format(self.run_id))
         if type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
             step = validate_step(step)
         known = self._known_names
@@ -282,11 +302,13 @@ class TrainingLogger:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log (nested) params as dotted keys; they are written in the background."""
+        self._refuse_in_forked_child()
         for key, value in to_param_values(params).items():
             validate_param_name(key)
             self._writer.put(ParamItem(key, value))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._refuse_in_forked_child()
         for key, value in tags.items():
             validate_tag_name(key)
             self._writer.put(TagItem(key, str(value)))
@@ -354,3 +376,23 @@ class TrainingLogger:
     @property
     def rejected(self) -> list[tuple[Batch, str]]:
         return self._writer.rejected
+
+
+def _disowner(ref: weakref.ref) -> Callable[[], None]:
+    """For `os.register_at_fork`: in a forked child (a DataLoader worker, say) the logger's
+    writer thread does not exist, so points logged there would vanish. The child's copy is
+    closed without touching the run: its first call fails with a message that says why, and
+    its exit does not end the parent's run."""
+
+    def disown() -> None:
+        logger = ref()
+        if logger is not None and not logger._closed:
+            logger._closed = logger._forked = True
+            logger._closed_reason = (
+                f"logger for run {{}} belongs to process {os.getppid()}; this forked child "
+                "(a DataLoader worker?) cannot log through it: return values to the parent, "
+                "or open a TrainingLogger with run_id=... in the child"
+            )
+            atexit.unregister(logger._close_at_exit)
+
+    return disown
