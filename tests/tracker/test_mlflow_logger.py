@@ -357,3 +357,19 @@ def test_a_forked_child_is_told_it_cannot_log_and_its_exit_leaves_the_run_alone(
     assert "this forked child (a DataLoader worker?) cannot log through it" in done.stderr
     assert history(store_uri, run_id, "train/loss") == [(1, 1.0), (3, 3.0)]
     assert MlflowClient(tracking_uri=store_uri).get_run(run_id).info.status == "FINISHED"
+
+
+def test_close_waits_for_a_long_drain_while_the_store_keeps_accepting(store_uri, tmp_path):
+    """`close_timeout_s` bounds a store that stopped answering, not a healthy one: before,
+    close gave up after it however fast points were being stored, and spooled the rest as
+    'store unavailable'."""
+    cfg = WriterConfig(flush_interval_s=600.0, wake_threshold=10**9, close_timeout_s=0.3)
+    log = TrainingLogger("drain", tracking_uri=store_uri, writer_config=cfg, spool_dir=tmp_path)
+    started = time.monotonic()
+    for step in range(1, 30_001):
+        log.log_metrics({"train/loss": 1.0, "lr": 0.1}, step=step)
+    log.close()
+    assert time.monotonic() - started > 0.6, "the drain was too fast to show anything"
+    assert log.spool_path is None
+    assert len(history(store_uri, log.run_id, "lr")) == 30_000
+    assert MlflowClient(tracking_uri=store_uri).get_run(log.run_id).info.status == "FINISHED"

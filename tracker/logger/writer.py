@@ -55,6 +55,8 @@ class WriterConfig:
     wake_threshold: int = 1000
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 5.0
+    # How long `close` waits for the store without progress: every accepted batch restarts
+    # the clock, so a long but healthy drain is never cut short.
     close_timeout_s: float = 30.0
 
 
@@ -109,6 +111,7 @@ class BackgroundWriter:
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._deadline: float | None = None
+        self._patience_s = 0.0
         self._inflight = Batch()
         self._inflight_lock = threading.Lock()
         # The parts of a batch the store refused, sent one at a time (see `_separate`).
@@ -140,11 +143,14 @@ class BackgroundWriter:
         return marker.event.wait(timeout)
 
     def close(self, timeout: float) -> Batch:
-        """Drain for at most `timeout` seconds; return what could not be stored."""
+        """Drain until everything is stored, or until the store has accepted nothing for
+        `timeout` seconds; return what could not be stored."""
+        self._patience_s = timeout
         self._deadline = time.monotonic() + timeout
         self._closing.set()
         self._wake.set()
-        self._thread.join(timeout + 0.5)
+        while self._thread.is_alive() and time.monotonic() < self._deadline + 0.5:
+            self._thread.join(0.1)
         with self._inflight_lock:
             leftover = Batch()
             leftover.extend(self._inflight)
@@ -240,6 +246,8 @@ class BackgroundWriter:
                 continue
             self.stored += len(batch.metrics)
             self.last_error = None
+            if self._deadline is not None:  # closing, and the store is taking batches
+                self._deadline = max(self._deadline, time.monotonic() + self._patience_s)
             self._take_inflight()
             return True
 
