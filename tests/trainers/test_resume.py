@@ -14,6 +14,10 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import newsdesk_command
+from tracker.logger.spool import SpoolContent, write_spool
+from tracker.logger.writer import Batch
+from tracker.store.location import default_spool_dir, resolve_store
+from trainers.cli import main
 
 EPOCHS = 2
 STEPS = EPOCHS * 125  # 2,000 headlines in batches of 16
@@ -168,7 +172,15 @@ def test_sigterm_and_sigint_flush_checkpoint_and_end_killed(
     # Flushed and checkpointed at the same step boundary: the store has exactly the steps the
     # checkpoint has done.
     assert [s for s, _ in stored] == list(range(1, state["global_step"] + 1))
-    _resume(run_id, store_uri, cache)
+    # As if the store had refused the last 20 steps and the logger had spooled them: resume
+    # ships them first and does not log those steps again, so a later sync adds nothing.
+    done = state["global_step"]
+    spooled = Batch(metrics=[("train/loss", 9.0, 1, s) for s in range(done + 1, done + 21)])
+    spool_dir = default_spool_dir(resolve_store(store_uri))
+    write_spool(spool_dir, SpoolContent(store_uri, run_id, spooled, "KILLED", 1))
+    resumed = _resume(run_id, store_uri, cache)
+    assert "shipped 20 spooled metric points" in resumed.stderr
+    assert main(["sync", "--tracking-uri", store_uri]) == 0
     steps = [s for s, _ in _history(store_uri, run_id)]
     print(
         f"{signal.Signals(signum).name}: stopped at step {state['global_step']}; after resume "

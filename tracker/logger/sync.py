@@ -31,22 +31,29 @@ class SyncReport:
     kept_status: list[str] = field(default_factory=list)
 
 
-def sync_spools(directory: Path, tracking_uri: str | None = None) -> SyncReport:
+def sync_spools(
+    directory: Path, tracking_uri: str | None = None, *, run_id: str | None = None
+) -> SyncReport:
     """Write every pending spool file under `directory` to its store, then mark it synced.
 
     `tracking_uri` overrides the store recorded in the files (a server that moved, say).
     A damaged file is renamed `*.corrupt` and reported, and the files after it still ship.
     The spooled terminal status is applied only when the store's is not newer: a run that
     was resumed and finished meanwhile stays FINISHED. A file whose replay fails (the store
-    is down) stays pending; the exception names it.
+    is down) stays pending; the exception names it. With `run_id`, only that run's files
+    (what `newsdesk resume` ships before it looks at the store).
     """
     report = SyncReport()
     for path in pending_spools(directory):
+        if run_id is not None and not path.name.startswith(run_id):
+            continue
         try:
             content = read_spool(path)
         except SpoolError as exc:
             aside = set_aside(path)
             report.set_aside.append(f"{exc}; set aside as {aside.name}")
+            continue
+        if run_id is not None and content.run_id != run_id:
             continue
         client = MlflowClient(tracking_uri=tracking_uri or content.tracking_uri)
         send = make_sender(client, content.run_id)

@@ -14,7 +14,9 @@ from pathlib import Path
 from tracker import schema
 from tracker.logger.distributed import NullLogger
 from tracker.logger.resume import SkipLogged, find_resumable_run, last_logged_steps
+from tracker.logger.sync import sync_spools
 from tracker.store.access import check_write_access
+from tracker.store.location import default_spool_dir, resolve_store
 from trainers.cli.errors import UsageError
 from trainers.cli.launcher import announce_run
 from trainers.cli.overrides import parse_assignments, typed_overrides
@@ -194,6 +196,7 @@ def _resume(args, run, path: Path, state: dict, dist: Distributed | None) -> int
     if dist is not None and not dist.is_main:
         run_training(*configs, NullLogger(), progress=False, resume=state, dist=dist)
         return 0
+    _ship_spooled(run.run_id, args.tracking_uri)
     # The steps between the checkpoint and the crash are recomputed; the store has some of
     # them already, and those are not logged again.
     last = last_logged_steps(run.run_id, schema.ALL_METRICS, args.tracking_uri)
@@ -225,3 +228,19 @@ def _resume(args, run, path: Path, state: dict, dist: Distributed | None) -> int
         f"test/acc {outcome.test_metrics[schema.TEST_ACC]:.4f}  steps {outcome.result.global_step}"
     )
     return 0
+
+
+def _ship_spooled(run_id: str, tracking_uri: str | None) -> None:
+    """Store what the interrupted process spooled for this run before deciding which steps
+    the store has: otherwise the resumed run logs those steps again, and a later `sync`
+    stores them a second time."""
+    directory = default_spool_dir(resolve_store(tracking_uri))
+    report = sync_spools(directory, tracking_uri, run_id=run_id)
+    for line in report.set_aside:
+        print(f"newsdesk resume: {line}", file=sys.stderr)
+    if report.files:
+        print(
+            f"shipped {report.points} spooled metric points of run {run_id} "
+            f"from {len(report.files)} spool file(s) before resuming",
+            file=sys.stderr,
+        )
