@@ -37,6 +37,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/logger_overhead.py --out benchmarks/results
+	$(PY) benchmarks/loop_slowdown.py --out benchmarks/results
 	$(PY) benchmarks/train_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/ddp_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/system_metrics.py --out benchmarks/results
