@@ -47,6 +47,12 @@ class LSTMClassifier(nn.Module):
         self.embed_dropout = nn.Dropout(config.embed_dropout)
         self.fc = nn.Linear(config.hidden_size * directions, num_classes)
 
+    @property
+    def trailing_pad_needed(self) -> int:
+        """No padding is needed after a batch's longest text: padding is packed away and
+        masked out of the pooling, so prediction may trim each batch to its longest text."""
+        return 0
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         # Packed sequences skip the padding: headlines average 19 characters of the 32 kept,
         # which makes a training step about 20% cheaper on the CPU.

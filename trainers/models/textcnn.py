@@ -35,6 +35,14 @@ class TextCNN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.fc = nn.Linear(config.num_filters * len(config.filter_sizes), num_classes)
 
+    @property
+    def trailing_pad_needed(self) -> int:
+        """Padding after a batch's longest text that keeps the output exact when the rest is
+        cut off (prediction sorts texts by length and trims each batch): every window that
+        touches a real token, plus one all-padding window per width, whose value the
+        max-pool may pick."""
+        return max(self.config.filter_sizes)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.embedding(ids).transpose(1, 2)  # [B, E, L]
         pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]

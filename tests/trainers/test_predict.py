@@ -1,0 +1,39 @@
+"""Prediction sorts headlines by length and cuts each batch's padding: the probabilities must be
+those of the full padded batch, for every model that allows the cut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trainers.data.vocab import PAD, UNK, Vocab
+from trainers.models.registry import build_model, make_config
+from trainers.predict import Predictor
+
+CHARS = "央行宣布下调存款准备金率个百分点暴雨致多地交通中断消防员连夜救出被困群众国产新能源汽车销量"
+
+
+def _texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 45, size=n)  # empty, short, and longer than pad_size
+    return ["".join(rng.choice(list(CHARS), size=k)) for k in lengths]
+
+
+@pytest.mark.parametrize("name", ["textcnn", "lstm"])
+def test_sorted_and_trimmed_batches_give_the_probabilities_of_full_padding(name):
+    torch.manual_seed(0)
+    vocab = Vocab((PAD, UNK, *CHARS))
+    model = build_model(name, make_config(name), len(vocab), 4)
+    for p in model.parameters():  # biases too, so all-padding windows are not all zero
+        torch.nn.init.normal_(p, std=0.5)
+    predictor = Predictor(model, vocab, "char", 32, ["a", "b", "c", "d"], batch_size=64)
+    texts = _texts(500)
+    fast = predictor.predict_proba(texts)
+
+    ids = torch.tensor([vocab.encode(list(t), 32) for t in texts])
+    with torch.no_grad():
+        full = torch.softmax(model.eval()(ids), dim=1).numpy()
+    assert model.trailing_pad_needed is not None
+    np.testing.assert_allclose(fast, full, rtol=0, atol=1e-6)
+    assert (fast.argmax(1) == full.argmax(1)).all()
