@@ -64,6 +64,13 @@ def run_ok(command: list[str], *, timeout: float = 600, **kwargs) -> subprocess.
     return done
 
 
+def run_refused(command: list[str], message: str, *, timeout: float = 300) -> None:
+    """Run `command`; it must stop as a usage error (exit 2) whose stderr says `message`."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 2, f"{command[:3]} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    assert message in done.stderr
+
+
 def write_slice(source: Path, target: Path, sizes: dict[str, int]) -> Path:
     """Copy the first lines of each real split (and class.txt) into `target`."""
     target.mkdir(parents=True, exist_ok=True)

@@ -3,14 +3,13 @@ processes share the study through Optuna's RDB storage on a real PostgreSQL."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import newsdesk_command, run_ok
+from tests.conftest import newsdesk_command, run_ok, run_refused
 from tracker import schema
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -49,14 +48,10 @@ def test_a_sweep_on_the_team_server_keeps_its_study_in_postgresql(
     name = f"optuna_{uuid.uuid4().hex[:8]}"
     storage = postgres.create_database(name).replace("postgresql://", "postgresql+psycopg://")
 
-    refused = subprocess.run(
+    run_refused(
         _sweep(pg_server.url, thucnews_slice, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
+        "--storage URL is needed with a tracking server",
     )
-    assert refused.returncode == 2
-    assert "--storage URL is needed with a tracking server" in refused.stderr
 
     run_ok(
         _sweep(

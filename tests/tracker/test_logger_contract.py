@@ -52,7 +52,7 @@ def test_steps_outside_int64_and_values_that_are_not_numbers_are_refused_at_the_
         for step in (2**63, -(2**63) - 1, np.uint64(2**63)):
             with pytest.raises(ValueError, match="int64"):
                 log.log_metrics({"train/loss": 1.0}, step=step)
-        for value in ("0.5", None, object(), [1.0]):
+        for value in ("0.5", b"0.5", None, object(), [1.0]):
             with pytest.raises(ValueError, match="'train/loss': value must be a number"):
                 log.log_metrics({"train/loss": value}, step=1)
         for step in range(1, 101):

@@ -114,8 +114,8 @@ class TrainingLogger:
         self._notify = notify if notify is not None else sys.stderr
         self._known_names: set[str] = set()
         self._closed = False
-        self._closed_reason = "logger for run {} is closed"
-        self._forked = False
+        # Set in a forked child to the process that owns the run (see `_disowner`).
+        self._parent_pid: int | None = None
         self._previous_sigterm: Any = None
         self.spool_path: Path | None = None
         if run_id is None:
@@ -221,8 +221,17 @@ class TrainingLogger:
         self._spool(leftover, status, end_time)
 
     def _refuse_in_forked_child(self) -> None:
-        if self._forked:
-            raise RuntimeError(self._closed_reason.format(self.run_id))
+        if self._parent_pid is not None:
+            raise RuntimeError(self._closed_message())
+
+    def _closed_message(self) -> str:
+        if self._parent_pid is None:
+            return f"logger for run {self.run_id} is closed"
+        return (
+            f"logger for run {self.run_id} belongs to process {self._parent_pid}; this forked "
+            "child (a DataLoader worker?) cannot log through it: return values to the parent, "
+            "or open a TrainingLogger with run_id=... in the child"
+        )
 
     def _close_at_exit(self) -> None:
         """The interpreter is exiting and this logger was never closed: store what is queued
@@ -281,7 +290,7 @@ class TrainingLogger:
         however often the writer has to send it.
         """
         if self._closed:
-            raise RuntimeError(self._closed_reason.format(self.run_id))
+            raise RuntimeError(self._closed_message())
         if type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
             step = validate_step(step)
         known = self._known_names
@@ -292,12 +301,12 @@ class TrainingLogger:
                 if key not in known:
                     validate_metric_name(key)
                     known.add(key)
-                if type(value) is str:
-                    raise TypeError(key)  # float("0.5") would pass; a string is not a number
+                if isinstance(value, (str, bytes)):  # float("0.5") would pass
+                    raise TypeError
                 points.append((key, float(value), ts, step))
         except (TypeError, ValueError):
-            metric_values(metrics)  # raises the ValueError that names the metric
-            raise
+            metric_values(metrics)  # raises the ValueError that names the metric, if a value
+            raise  # else the refused name
         self._writer.put_metrics(points)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -387,12 +396,8 @@ def _disowner(ref: weakref.ref) -> Callable[[], None]:
     def disown() -> None:
         logger = ref()
         if logger is not None and not logger._closed:
-            logger._closed = logger._forked = True
-            logger._closed_reason = (
-                f"logger for run {{}} belongs to process {os.getppid()}; this forked child "
-                "(a DataLoader worker?) cannot log through it: return values to the parent, "
-                "or open a TrainingLogger with run_id=... in the child"
-            )
+            logger._closed = True
+            logger._parent_pid = os.getppid()
             atexit.unregister(logger._close_at_exit)
 
     return disown
