@@ -83,6 +83,9 @@ FAILURE_REASON_TAG = "newsdesk.failure_reason"
 # Set when the store refused entries for good: how many, the first error, and the file that
 # keeps them (the run then ends FAILED rather than FINISHED).
 REJECTED_TAG = "newsdesk.rejected"
+# Set by the shipper when the training process died without closing its logger (a SIGKILL,
+# say): the run then ends FAILED unless `newsdesk resume` takes it back.
+PROCESS_DIED_TAG = "newsdesk.process_died"
 
 # MLflow's nesting tag: a sweep's trials point at the sweep's parent run.
 PARENT_RUN_TAG = "mlflow.parentRunId"

@@ -1,17 +1,22 @@
 """`TrainingLogger`: the MLflow-backed training log.
 
 It holds an `MlflowClient` and an explicit run id (never the global active run), so several
-loggers can be open in one process. Metrics go through a `BackgroundWriter`; params and tags
-too, so that nothing the loop hands over blocks on the store. Artifacts are written directly:
-they are logged a few times per run, never per batch.
+loggers can be open in one process. Metrics, params and tags are appended to the run's
+write-ahead log on local disk (`tracker.logger.wal`) and a shipper process forked when the
+logger opens (`tracker.logger.shipper`) writes them to the store: the loop pays one `os.write`
+per call, a SIGKILL loses nothing the loop handed over, and the training process holds no
+queue that grows while the store is down. Artifacts are written directly: they are logged a
+few times per run, never per batch.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -24,15 +29,15 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
-from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.entities import RunStatus as MlflowRunStatus
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from tracker.interface import RunStatus, TerminatedBySignal, status_on_exit
 from tracker.logger.datasets import log_dataset_input
 from tracker.logger.params import to_param_values
 from tracker.logger.run_tags import system_tags
-from tracker.logger.spool import SpoolContent, write_rejected, write_spool
+from tracker.logger.shipper import start_shipper
 from tracker.logger.system_metrics import start_system_metrics, stop_system_metrics
 from tracker.logger.text_model import log_text_model
 from tracker.logger.validation import (
@@ -45,34 +50,22 @@ from tracker.logger.validation import (
     validate_step,
     validate_tag_name,
 )
-from tracker.logger.writer import (
-    BackgroundWriter,
-    Batch,
-    MetricPoint,
-    ParamItem,
-    TagItem,
-    WriterConfig,
+from tracker.logger.wal import (
+    RunMeta,
+    ShipState,
+    WalWriter,
+    disk_bytes,
+    json_line,
+    read_state,
+    unshipped_points,
+    wal_dir,
 )
-from tracker.schema import PARENT_RUN_TAG, REJECTED_TAG, RUN_KEY_TAG
+from tracker.logger.writer import WriterConfig
+from tracker.schema import PARENT_RUN_TAG, RUN_KEY_TAG
 from tracker.store.experiments import ensure_experiment
 from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
 
 _log = logging.getLogger(__name__)
-
-
-def make_sender(client: MlflowClient, run_id: str):
-    """A `Sender` that writes one batch to `run_id` through `client.log_batch`."""
-
-    def send(metrics, params: dict[str, str], tags: dict[str, str]) -> None:
-        client.log_batch(
-            run_id,
-            metrics=[Metric(k, v, ts, step) for k, v, ts, step in metrics],
-            params=[Param(k, v) for k, v in params.items()],
-            tags=[RunTag(k, v) for k, v in tags.items()],
-            synchronous=True,
-        )
-
-    return send
 
 
 class TrainingLogger:
@@ -85,9 +78,9 @@ class TrainingLogger:
         TrainingLogger("thucnews", run_id=log.run_id)       # resume and append
 
     Leaving the `with` block flushes and ends the run FINISHED, FAILED on an exception, KILLED on
-    KeyboardInterrupt or SIGTERM. Points the store would not take before closing are spooled
-    to disk for `newsdesk sync`. With `parent_run_id`, the new run is nested under that run
-    (a sweep's trial under the sweep). With `system_metrics_interval_s` > 0, MLflow's
+    KeyboardInterrupt or SIGTERM. What the store would not take before closing stays in the
+    run's log on disk for `newsdesk sync`. With `parent_run_id`, the new run is nested under
+    that run (a sweep's trial under the sweep). With `system_metrics_interval_s` > 0, MLflow's
     system-metrics monitor samples CPU, memory, disk and network into `system/*` metrics.
     """
 
@@ -125,7 +118,11 @@ class TrainingLogger:
             self.run_id = self._create_run(experiment, run_name, tags)
         else:
             self.run_id = self._resume_run(experiment, run_id, tags)
-        self._writer = BackgroundWriter(make_sender(self.client, self.run_id), self._config)
+        self._final_state: ShipState | None = None
+        self._wal_dir = wal_dir(self._spool_dir, self.run_id)
+        meta = RunMeta(self.location.tracking_uri, self.run_id, os.getpid())
+        self._wal = WalWriter(self._wal_dir, meta, self._config.segment_bytes)
+        self._shipper_pid = start_shipper(self._wal_dir, self.location.tracking_uri, self._config)
         self._system_monitor = start_system_metrics(
             self.location.tracking_uri, self.run_id, system_metrics_interval_s
         )
@@ -201,7 +198,8 @@ class TrainingLogger:
         self.close(status_on_exit(exc_type))
 
     def close(self, status: RunStatus = RunStatus.FINISHED) -> None:
-        """Flush, then end the run with `status`; spool what the store would not take."""
+        """Append the terminal status to the log and wait for the shipper to store it all;
+        what the store would not take stays in the log for `newsdesk sync`."""
         if self._closed:
             return
         self._closed = True
@@ -211,14 +209,55 @@ class TrainingLogger:
             stop_system_metrics(self._system_monitor)
         except Exception as exc:  # noqa: BLE001 - the run still ends; the samples are extras
             _log.warning("system metrics of run %s not written: %s", self.run_id, exc)
-        leftover = self._writer.close(self._config.close_timeout_s)
-        if self._writer.rejected and status is RunStatus.FINISHED:
-            status = RunStatus.FAILED  # not cleanly finished: part of what it logged is missing
-        self._report_rejected()
         end_time = int(time.time() * 1000)
-        if len(leftover) == 0 and self._terminate(status, end_time):
+        self._wal.write(json_line({"t": "s", "status": status.value, "end_time": end_time}))
+        self._wal.close()
+        state = self._final_state = self._wait_for_shipper()
+        self._report_rejected(state)
+        if state.done:
+            shutil.rmtree(self._wal_dir, ignore_errors=True)
             return
-        self._spool(leftover, status, end_time)
+        self._report_leftover(state)
+
+    def _wait_for_shipper(self) -> ShipState:
+        """Until the shipper exits, or has made no progress for `close_timeout_s` (then it is
+        stopped; its acknowledged positions are on disk)."""
+        patience = self._config.close_timeout_s
+        deadline = time.monotonic() + patience
+        seen = None
+        while not self._shipper_exited():
+            state = read_state(self._wal_dir)
+            progress = (state.stored, sum(state.acked.values()))
+            if progress != seen:
+                seen = progress
+                deadline = time.monotonic() + patience
+            elif time.monotonic() >= deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._shipper_pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self._shipper_pid, 0)
+                break
+            time.sleep(0.01)
+        return read_state(self._wal_dir)
+
+    def _shipper_exited(self) -> bool:
+        try:
+            pid, _ = os.waitpid(self._shipper_pid, os.WNOHANG)
+        except ChildProcessError:
+            return True  # reaped elsewhere
+        return pid != 0
+
+    def _report_leftover(self, state: ShipState) -> None:
+        self.spool_path = self._wal_dir
+        count = unshipped_points(self._wal_dir, state)
+        size = disk_bytes(self._wal_dir) / 2**20
+        reason = state.last_error or "store unavailable"
+        print(
+            f"newsdesk: the tracking store did not accept {count} metric points of run "
+            f"{self.run_id} ({reason}); kept in {self._wal_dir} ({size:.1f} MiB); "
+            f"run 'newsdesk sync' once the store is back",
+            file=self._notify,
+        )
 
     def _refuse_in_forked_child(self) -> None:
         if self._parent_pid is not None:
@@ -239,63 +278,31 @@ class TrainingLogger:
         exception, FINISHED otherwise."""
         self.close(status_on_exit(getattr(sys, "last_type", None)))
 
-    def _report_rejected(self) -> None:
-        """Entries the store refused for good: kept in a file, said on stderr, tagged."""
-        rejected = self._writer.rejected
-        if not rejected:
+    def _report_rejected(self, state: ShipState) -> None:
+        """Entries the store refused for good: the shipper kept them in a file and tagged
+        the run; said here on stderr."""
+        if not state.rejected:
             return
-        count = sum(len(batch) for batch, _ in rejected)
-        path = write_rejected(self._spool_dir, self.run_id, rejected)
-        first = rejected[0][1].splitlines()[0][:200]
         print(
-            f"newsdesk: the tracking store refused {count} entries of run {self.run_id} "
-            f"({first}); kept in {path}; the run ends FAILED",
-            file=self._notify,
-        )
-        try:
-            self.client.set_tag(self.run_id, REJECTED_TAG, f"{count} entries: {first}")
-        except Exception as exc:  # noqa: BLE001 - the file and the message still say it
-            _log.warning("could not tag run %s: %s", self.run_id, exc)
-
-    def _terminate(self, status: RunStatus, end_time: int) -> bool:
-        try:
-            self.client.set_terminated(self.run_id, status=status.value, end_time=end_time)
-        except Exception as exc:  # noqa: BLE001 - the status is spooled instead of lost
-            _log.warning("could not end run %s: %s", self.run_id, exc)
-            return False
-        return True
-
-    def _spool(self, leftover: Batch, status: RunStatus, end_time: int) -> None:
-        content = SpoolContent(
-            tracking_uri=self.location.tracking_uri,
-            run_id=self.run_id,
-            batch=leftover,
-            status=status.value,
-            end_time=end_time,
-        )
-        self.spool_path = write_spool(self._spool_dir, content)
-        reason = self._writer.last_error or "store unavailable"
-        print(
-            f"newsdesk: the tracking store did not accept {len(leftover.metrics)} metric points "
-            f"of run {self.run_id} ({reason}); saved to {self.spool_path}; "
-            f"run 'newsdesk sync' once the store is back",
+            f"newsdesk: the tracking store refused {state.rejected} entries of run "
+            f"{self.run_id} ({state.rejected_first}); kept in {state.rejected_path}; "
+            "the run ends FAILED",
             file=self._notify,
         )
 
     # ----- logging ----------------------------------------------------------------------------
     def log_metrics(self, metrics: Mapping[str, float], *, step: int) -> None:
-        """Validate and enqueue; returns without touching the store.
+        """Validate and append one line to the run's log; returns without touching the store.
 
         The timestamp is taken here, in the caller's thread, so the point is the same point
-        however often the writer has to send it.
+        however often it has to be sent.
         """
         if self._closed:
             raise RuntimeError(self._closed_message())
         if type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
             step = validate_step(step)
         known = self._known_names
-        ts = int(time.time() * 1000)
-        points: list[MetricPoint] = []
+        parts = []
         try:
             for key, value in metrics.items():
                 if key not in known:
@@ -303,24 +310,29 @@ class TrainingLogger:
                     known.add(key)
                 if isinstance(value, (str, bytes)):  # float("0.5") would pass
                     raise TypeError
-                points.append((key, float(value), ts, step))
+                parts.append(f"{key}\t{float(value)!r}")
         except (TypeError, ValueError):
             metric_values(metrics)  # raises the ValueError that names the metric, if a value
             raise  # else the refused name
-        self._writer.put_metrics(points)
+        if parts:
+            body = "\t".join(parts)
+            self._wal.write(f"m\t{int(time.time() * 1000)}\t{step}\t{body}\n".encode())
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log (nested) params as dotted keys; they are written in the background."""
         self._refuse_in_forked_child()
-        for key, value in to_param_values(params).items():
+        items = to_param_values(params)
+        for key in items:
             validate_param_name(key)
-            self._writer.put(ParamItem(key, value))
+        if items:
+            self._wal.write(json_line({"t": "p", "items": items}))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self._refuse_in_forked_child()
-        for key, value in tags.items():
+        for key in tags:
             validate_tag_name(key)
-            self._writer.put(TagItem(key, str(value)))
+        if tags:
+            self._wal.write(json_line({"t": "g", "items": {k: str(v) for k, v in tags.items()}}))
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         if artifact_path is not None:
@@ -375,16 +387,30 @@ class TrainingLogger:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every point handed over so far is stored (or `timeout` passes)."""
-        return self._writer.flush(timeout)
+        if self._closed:
+            return self._final_state is not None and self._final_state.done
+        segment, end = self._wal.write_marked(json_line({"t": "f"}))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while read_state(self._wal_dir).acked.get(segment, 0) < end:
+            if self._shipper_exited() or (deadline is not None and time.monotonic() > deadline):
+                return False
+            time.sleep(0.005)
+        return True
 
     # ----- introspection ----------------------------------------------------------------------
     @property
-    def points_stored(self) -> int:
-        return self._writer.stored
+    def shipper_state(self) -> ShipState:
+        """What the shipper has done so far: points stored, failures, refused entries."""
+        return self._final_state or read_state(self._wal_dir)
 
     @property
-    def rejected(self) -> list[tuple[Batch, str]]:
-        return self._writer.rejected
+    def points_stored(self) -> int:
+        return self.shipper_state.stored
+
+    @property
+    def rejected(self) -> int:
+        """How many entries the store refused for good (kept in the `.rejected` file)."""
+        return self.shipper_state.rejected
 
 
 def _disowner(ref: weakref.ref) -> Callable[[], None]:

@@ -1,4 +1,5 @@
-"""Spool files: what a logger could not store before it closed, kept on disk for `newsdesk sync`.
+"""Spool files of earlier newsdesk versions (a logger now leaves its write-ahead log, see
+`tracker.logger.wal`), still replayed by `newsdesk sync`, and the file of rejected entries.
 
 One JSON-lines file per closed logger: a header naming the store and run, then chunks of
 metrics, params and tags, and the run's terminal status. A file is written to a temporary name
@@ -13,12 +14,11 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracker.logger.writer import Batch
-from tracker.store.mlflow_internals import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+from tracker.store.mlflow_internals import MAX_METRICS_PER_BATCH
 
 SPOOL_SUFFIX = ".jsonl"
 SYNCED_SUFFIX = ".synced"
@@ -68,11 +68,14 @@ def write_spool(directory: Path, content: SpoolContent) -> Path:
     return final
 
 
-def write_rejected(directory: Path, run_id: str, rejected: list[tuple[Batch, str]]) -> Path:
+def rejected_path(directory: Path, run_id: str) -> Path:
+    return directory / f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}{REJECTED_SUFFIX}"
+
+
+def write_rejected(path: Path, rejected: list[tuple[Batch, str]]) -> Path:
     """Keep the entries a store refused for good (one JSON line per refused part, with the
     store's error), for the user to inspect; `sync` does not replay them."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}{REJECTED_SUFFIX}"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
         for batch, error in rejected:
             record = {
@@ -163,15 +166,3 @@ def set_aside(path: Path) -> Path:
     aside = path.with_suffix(CORRUPT_SUFFIX)
     path.rename(aside)
     return aside
-
-
-def chunks(batch: Batch) -> Iterator[Batch]:
-    """Split a batch into pieces that each fit one `log_batch` request."""
-    for start in range(0, len(batch.metrics), MAX_METRICS_PER_BATCH):
-        yield Batch(metrics=batch.metrics[start : start + MAX_METRICS_PER_BATCH])
-    for kind in ("params", "tags"):
-        items = list(getattr(batch, kind).items())
-        for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
-            piece = Batch()
-            setattr(piece, kind, dict(items[start : start + MAX_PARAMS_TAGS_PER_BATCH]))
-            yield piece

@@ -1,23 +1,24 @@
-"""`newsdesk sync`: replay spool files into their stores, exactly once."""
+"""`newsdesk sync`: ship what runs' write-ahead logs (and older spool files) still hold into
+their stores, exactly once."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.tracking import MlflowClient
 
-from tracker.logger.mlflow_logger import make_sender
+from tracker.logger.shipper import Shipper, apply_status, make_sender
 from tracker.logger.spool import (
-    SpoolContent,
     SpoolError,
-    chunks,
     mark_synced,
     pending_spools,
     read_spool,
     set_aside,
 )
+from tracker.logger.wal import pending_wals, read_meta
+from tracker.logger.writer import WriterConfig, chunks
 
 
 @dataclass
@@ -29,21 +30,30 @@ class SyncReport:
     set_aside: list[str] = field(default_factory=list)
     # Runs whose newer terminal status in the store was kept over the spooled one.
     kept_status: list[str] = field(default_factory=list)
+    # Logs another shipper holds (a run that is still training).
+    busy: list[Path] = field(default_factory=list)
 
 
 def sync_spools(
-    directory: Path, tracking_uri: str | None = None, *, run_id: str | None = None
+    directory: Path,
+    tracking_uri: str | None = None,
+    *,
+    run_id: str | None = None,
+    wait_s: float = 0.0,
 ) -> SyncReport:
-    """Write every pending spool file under `directory` to its store, then mark it synced.
+    """Ship every run log under `directory` (see `Shipper.ship_all`) and replay every pending
+    spool file of earlier versions, then mark it synced.
 
     `tracking_uri` overrides the store recorded in the files (a server that moved, say).
     A damaged file is renamed `*.corrupt` and reported, and the files after it still ship.
     The spooled terminal status is applied only when the store's is not newer: a run that
     was resumed and finished meanwhile stays FINISHED. A file whose replay fails (the store
     is down) stays pending; the exception names it. With `run_id`, only that run's files
-    (what `newsdesk resume` ships before it looks at the store).
+    (what `newsdesk resume` ships before it looks at the store); `wait_s` is how long to
+    wait for a shipper that still holds a log (the dying process's, finishing its work).
     """
     report = SyncReport()
+    _sync_wals(directory, tracking_uri, run_id, wait_s, report)
     for path in pending_spools(directory):
         if run_id is not None and not path.name.startswith(run_id):
             continue
@@ -59,7 +69,10 @@ def sync_spools(
         send = make_sender(client, content.run_id)
         for piece in chunks(content.batch):
             send(piece.metrics, piece.params, piece.tags)
-        if content.status is not None and not _apply_status(client, content):
+        applied = content.status is not None and apply_status(
+            client, content.run_id, content.status, content.end_time
+        )
+        if content.status is not None and not applied:
             report.kept_status.append(content.run_id)
         mark_synced(path)
         report.files.append(path)
@@ -68,16 +81,33 @@ def sync_spools(
     return report
 
 
-def _apply_status(client: MlflowClient, content: SpoolContent) -> bool:
-    """End the run with the spooled status unless the store holds a newer end; True when
-    the spooled status was applied."""
-    info = client.get_run(content.run_id).info
-    stored_end = info.end_time or 0
-    still_open = info.status in (
-        MlflowRunStatus.to_string(MlflowRunStatus.RUNNING),
-        MlflowRunStatus.to_string(MlflowRunStatus.SCHEDULED),
-    )
-    if not still_open and stored_end >= (content.end_time or 0):
-        return False
-    client.set_terminated(content.run_id, status=content.status, end_time=content.end_time)
-    return True
+def _sync_wals(
+    directory: Path, tracking_uri: str | None, run_id: str | None, wait_s: float, report: SyncReport
+) -> None:
+    for log in pending_wals(directory):
+        meta = read_meta(log)
+        if run_id is not None and meta.run_id != run_id:
+            continue
+        shipper = Shipper(log, WriterConfig(), tracking_uri=tracking_uri, notify=_Quiet())
+        if not shipper.ship_all(wait_s=wait_s):
+            report.busy.append(log)
+            continue
+        report.set_aside.extend(shipper.set_aside)
+        if shipper.kept_status:
+            report.kept_status.append(meta.run_id)
+        if shipper.points_shipped or shipper.ended_run:
+            report.files.append(log)
+        report.points += shipper.points_shipped
+        report.runs.add(meta.run_id)
+        if shipper.state.done:
+            shutil.rmtree(log, ignore_errors=True)
+
+
+class _Quiet:
+    """The report carries the lines; the shipper prints nothing itself during a sync."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass

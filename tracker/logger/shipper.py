@@ -1,0 +1,338 @@
+"""The shipper: reads a run's write-ahead log and writes it to the store, outside the loop.
+
+`start_shipper` forks it from the training process when a logger opens. It runs in its own
+session (Ctrl-C in the terminal does not reach it) at a lower CPU priority, so MLflow's
+`log_batch` work (SQLAlchemy, HTTP) competes neither for the loop's GIL nor for its share of
+the cores. It ends when it has shipped the run's terminal status (written by `close`); when the
+training process dies without closing, it ships everything the log holds and ends the run
+FAILED with a tag that says so. `newsdesk sync` runs the same `Shipper` by hand (`ship_all`).
+
+Exactly once: after each batch the store accepted, `state.json` records how far each segment
+is acknowledged; a batch is sent again only when it was not acknowledged, and the store
+recognises its points (same key, timestamp, step and value). One shipper at a time holds a
+run's log (a file lock).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import RunStatus as MlflowRunStatus
+from mlflow.tracking import MlflowClient
+
+from tracker.logger.spool import rejected_path, write_rejected
+from tracker.logger.wal import (
+    Record,
+    WalError,
+    locked,
+    read_meta,
+    read_records,
+    read_state,
+    segments,
+    set_aside,
+    write_state,
+)
+from tracker.logger.writer import Batch, WriterConfig, chunks, is_permanent, separate
+from tracker.schema import PROCESS_DIED_TAG, REJECTED_TAG
+from tracker.store.mlflow_internals import MAX_PARAMS_TAGS_PER_BATCH
+
+_OPEN = (
+    MlflowRunStatus.to_string(MlflowRunStatus.RUNNING),
+    MlflowRunStatus.to_string(MlflowRunStatus.SCHEDULED),
+)
+
+
+def make_sender(client: MlflowClient, run_id: str):
+    """Writes one batch to `run_id` through `client.log_batch`."""
+
+    def send(metrics: Sequence, params: dict[str, str], tags: dict[str, str]) -> None:
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, ts, step) for k, v, ts, step in metrics],
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+            synchronous=True,
+        )
+
+    return send
+
+
+def apply_status(client: MlflowClient, run_id: str, status: str, end_time: int | None) -> bool:
+    """End the run with `status` unless the store holds a newer end; True when applied."""
+    info = client.get_run(run_id).info
+    if info.status not in _OPEN and (info.end_time or 0) >= (end_time or 0):
+        return False
+    client.set_terminated(run_id, status=status, end_time=end_time)
+    return True
+
+
+class ShipError(RuntimeError):
+    """The store did not take a run's log; the message names the log folder."""
+
+
+class Shipper:
+    """Ships one run's log; the same code for the live child and for `newsdesk sync`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        config: WriterConfig,
+        *,
+        tracking_uri: str | None = None,
+        notify: TextIO | None = None,
+    ) -> None:
+        self.directory = directory
+        self.meta = read_meta(directory)
+        self._cfg = config
+        self._notify = notify if notify is not None else sys.stderr
+        self.client = MlflowClient(tracking_uri=tracking_uri or self.meta.tracking_uri)
+        self._send = make_sender(self.client, self.meta.run_id)
+        self.state = read_state(directory)
+        self._read = dict(self.state.acked)
+        self._pending = Batch()
+        self._pending_since = 0.0
+        self._status: Record | None = None
+        self.points_shipped = 0
+        self.set_aside: list[str] = []
+        self.kept_status = False
+        self.ended_run = False
+
+    # ----- reading ----------------------------------------------------------------------------
+    def _fill(self) -> str | None:
+        """Read records into the pending batch: 'status' or 'flush' when such a record was
+        read, 'full' when the batch is full, None at the end of what the log holds."""
+        limit = self._cfg.batch_size
+        threshold = min(self._cfg.wake_threshold, limit)
+        pending = self._pending
+        for seg in segments(self.directory):
+            start = self._read.get(seg.name, 0)
+            try:
+                if seg.stat().st_size <= start:
+                    continue
+                for end, record in read_records(seg, start):
+                    kind = record.kind
+                    if kind == "m" and len(pending.metrics) + len(record.points) > limit:
+                        if len(pending):
+                            return "full"  # this line starts the next batch
+                    if not len(pending):
+                        self._pending_since = time.monotonic()
+                    self._read[seg.name] = end
+                    if kind == "m":
+                        pending.metrics.extend(record.points)
+                    elif kind == "p":
+                        pending.params.update(record.items)
+                    elif kind == "g":
+                        pending.tags.update(record.items)
+                    elif kind == "s":
+                        self._status = record
+                        return "status"
+                    else:
+                        return "flush"
+                    small = len(pending.params) + len(pending.tags)
+                    if len(pending) >= threshold or small >= MAX_PARAMS_TAGS_PER_BATCH:
+                        return "full"
+            except FileNotFoundError:
+                continue  # deleted by the owner after a clean end
+            except WalError as exc:
+                self._set_aside(seg, exc)
+        return None
+
+    def _set_aside(self, seg: Path, exc: WalError) -> None:
+        aside = set_aside(seg)
+        self._read.pop(seg.name, None)
+        self.state.acked.pop(seg.name, None)
+        line = f"{exc}; set aside as {aside.name}"
+        self.set_aside.append(line)
+        print(f"newsdesk: {line}", file=self._notify)
+
+    # ----- sending ----------------------------------------------------------------------------
+    def _ship_pending(self, give_up: Callable[[], bool]) -> bool:
+        """Send the pending batch (retrying while `give_up()` is False); True once the store
+        took it or refused parts of it for good, and the log positions are acknowledged."""
+        batch = self._pending
+        for piece in chunks(batch):
+            if not self._send_piece(piece, give_up):
+                write_state(self.directory, self.state)
+                return False
+        self.points_shipped += len(batch.metrics)
+        self._pending = Batch()
+        self.state.acked.update(self._read)
+        write_state(self.directory, self.state)
+        return True
+
+    def _send_piece(self, piece: Batch, give_up: Callable[[], bool]) -> bool:
+        delay = self._cfg.backoff_initial_s
+        while True:
+            try:
+                self._send(piece.metrics, piece.params, piece.tags)
+            except Exception as exc:  # noqa: BLE001 - every store error is retried or kept
+                error = f"{type(exc).__name__}: {exc}"
+                self.state.last_error = error
+                self.state.failures += 1
+                if is_permanent(exc):
+                    parts = separate(piece)
+                    if len(parts) > 1:  # find the entries it refused; send the rest
+                        return all(self._send_piece(part, give_up) for part in parts)
+                    self._reject(piece, error)
+                    return True
+                if give_up():
+                    return False
+                write_state(self.directory, self.state)  # the owner shows the reason
+                time.sleep(delay)
+                delay = min(delay * 2, self._cfg.backoff_max_s)
+                continue
+            self.state.stored += len(piece.metrics)
+            self.state.last_error = None
+            return True
+
+    def _reject(self, piece: Batch, error: str) -> None:
+        state = self.state
+        if state.rejected_path is None:
+            path = rejected_path(self.directory.parent, self.meta.run_id)
+            state.rejected_path = str(path)
+            state.rejected_first = error.splitlines()[0][:200]
+        write_rejected(Path(state.rejected_path), [(piece, error)])
+        state.rejected += len(piece)
+
+    # ----- ending -----------------------------------------------------------------------------
+    def _apply_status(self, record: Record) -> None:
+        status = record.status or MlflowRunStatus.to_string(MlflowRunStatus.FINISHED)
+        state = self.state
+        if state.rejected:
+            if status == "FINISHED":
+                status = "FAILED"  # not cleanly finished: part of what it logged is missing
+            self.client.set_tag(
+                self.meta.run_id, REJECTED_TAG, f"{state.rejected} entries: {state.rejected_first}"
+            )
+        if apply_status(self.client, self.meta.run_id, status, record.end_time):
+            state.status_applied = status
+            self.ended_run = True
+        else:
+            self.kept_status = True
+        self._status = None
+        write_state(self.directory, state)
+
+    def _end_abandoned(self) -> None:
+        """The process that wrote the log died without closing its logger."""
+        run_id = self.meta.run_id
+        if self.client.get_run(run_id).info.status in _OPEN:
+            self.client.set_tag(
+                run_id,
+                PROCESS_DIED_TAG,
+                f"process {self.meta.owner_pid} ended without closing its logger "
+                "(killed?); every point it logged was shipped",
+            )
+            self._apply_status(Record("s", status="FAILED", end_time=int(time.time() * 1000)))
+
+    def _finish(self) -> None:
+        self.state.done = True
+        write_state(self.directory, self.state)
+
+    # ----- the two ways to run ----------------------------------------------------------------
+    def ship_live(self, owner_pid: int) -> int:
+        """The forked child's loop: follow the log until the owner's terminal status is
+        shipped, or the owner died and everything it wrote is shipped."""
+        with locked(self.directory, wait_s=float("inf")):
+            self.state = read_state(self.directory)  # an earlier shipper may have moved on
+            self._read = dict(self.state.acked)
+            self.state.shipper_pid = os.getpid()
+            orphan_deadline: list[float] = []
+
+            def give_up() -> bool:
+                if os.getppid() == owner_pid:
+                    return False  # the owner's close decides how long to wait
+                if not orphan_deadline:
+                    orphan_deadline.append(time.monotonic() + self._cfg.orphan_patience_s)
+                return time.monotonic() >= orphan_deadline[0]
+
+            while True:
+                # Asked before reading: once the owner is gone, this read sees all it wrote.
+                orphan = os.getppid() != owner_pid
+                trigger = self._fill()
+                age = time.monotonic() - self._pending_since
+                due = len(self._pending) and age >= self._cfg.flush_interval_s
+                if trigger is None and not due and not orphan:
+                    time.sleep(self._cfg.poll_interval_s)
+                    continue
+                if not self._ship_pending(give_up):
+                    return 1  # orphaned and the store stays down: left to `sync`
+                if self._status is not None:
+                    self._apply_status(self._status)
+                    self.state.acked.update(self._read)
+                    self._finish()
+                    return 0
+                if orphan and trigger is None:
+                    self._end_abandoned()
+                    self._finish()
+                    return 0
+
+    def ship_all(self, *, wait_s: float = 0.0) -> bool:
+        """`newsdesk sync`: ship everything the log holds, once, and apply its statuses;
+        end the run FAILED when its process died without closing. False when another
+        shipper holds the log (a live run). Raises `ShipError` when the store is down."""
+        with locked(self.directory, wait_s=wait_s) as held:
+            if not held:
+                return False
+            self.state = read_state(self.directory)
+            self._read = dict(self.state.acked)
+            while True:
+                trigger = self._fill()
+                if not self._ship_pending(lambda: True):
+                    raise ShipError(
+                        f"{self.directory}: the store did not take run {self.meta.run_id} "
+                        f"({self.state.last_error}); run 'newsdesk sync' again later"
+                    )
+                if trigger == "status" and self._status is not None:
+                    self._apply_status(self._status)
+                    self.state.acked.update(self._read)
+                    write_state(self.directory, self.state)
+                elif trigger is None:
+                    break
+            if self.state.status_applied is None and not self.kept_status:
+                if _alive(self.meta.owner_pid):
+                    return True  # its process still runs (without a shipper): not ours to end
+                self._end_abandoned()
+            self._finish()
+            return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> int:
+    """Fork the shipper of the log in `directory`; returns its pid (in the parent)."""
+    owner = os.getpid()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.setsid()  # Ctrl-C and the terminal's hangup go to the training process only
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.nice(config.shipper_niceness)
+        from tracker.store.mlflow_internals import forget_inherited_connections
+
+        forget_inherited_connections()
+        code = Shipper(directory, config, tracking_uri=tracking_uri).ship_live(owner)
+    except BaseException:  # noqa: BLE001 - a forked child must never return into the caller
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
