@@ -10,6 +10,8 @@ This module is part of the contract `trainers` may import, with `tracker.interfa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # ----- per optimizer step, at `global_step` -------------------------------------------------
 TRAIN_LOSS = "train/loss"
 TRAIN_ACC = "train/acc"
@@ -103,3 +105,11 @@ TEST_REPORT_ARTIFACT = "metrics/test_report.json"
 CONFUSION_ARTIFACT = "plots/confusion.png"
 CURVES_ARTIFACT = "plots/curves.png"
 MODEL_ARTIFACT = "model"
+
+
+def left_open(status: str, tags: Mapping[str, str]) -> bool:
+    """A run its process left without ending it: still RUNNING, or ended FAILED by its
+    shipper only because the process died (`PROCESS_DIED_TAG`). Whoever knows why the
+    process died (the distributed launcher, a sweep) may still end it with the reason."""
+    died = PROCESS_DIED_TAG in tags and FAILURE_REASON_TAG not in tags
+    return status == "RUNNING" or (status == "FAILED" and died)

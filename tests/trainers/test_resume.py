@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -73,9 +74,22 @@ def _only_run(uri: str):
     return run
 
 
-def _start_and_signal(command: list[str], uri: str, signum: int) -> tuple[str, int, int]:
-    """Start a training, send `signum` once KILL_AFTER steps are stored; (run id, stored, rc)."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _wait_for_status(uri: str, status: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while (run := _only_run(uri)).info.status != status and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run.info.status == status
+    return run
+
+
+def _start_and_signal(
+    command: list[str], uri: str, signum: int, *, env: dict | None = None, before=None
+) -> tuple[str, int, int]:
+    """Start a training, send `signum` once KILL_AFTER steps are stored (after calling
+    `before()`, if given); (run id, stored, rc, stderr)."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     deadline = time.monotonic() + 300
     run_id, stored = None, 0
     while time.monotonic() < deadline and proc.poll() is None:
@@ -88,6 +102,9 @@ def _start_and_signal(command: list[str], uri: str, signum: int) -> tuple[str, i
         if stored >= KILL_AFTER:
             break
     assert proc.poll() is None, f"training ended before the signal: {proc.stderr.read()[-2000:]}"
+    if before is not None:
+        before()
+        assert proc.poll() is None, f"training ended too soon: {proc.stderr.read()[-2000:]}"
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     return run_id, stored, proc.returncode, err
@@ -126,7 +143,9 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
         _train_command(slice_2000, pg_server.url, cache), pg_server.url, signal.SIGKILL
     )
     assert code == -signal.SIGKILL
-    assert _only_run(pg_server.url).info.status == "RUNNING"  # nobody could end it
+    # Its shipper outlives it, ships what its log holds and ends the run, saying why.
+    died = _wait_for_status(pg_server.url, "FAILED")
+    assert "ended without closing its logger" in died.data.tags["newsdesk.process_died"]
     checkpoint = _only_run(pg_server.url).data.tags["newsdesk.resume_checkpoint"]
     checkpoint_step = torch.load(checkpoint, weights_only=True)["global_step"]
     done = _resume(run_id, pg_server.url, cache)
@@ -244,3 +263,42 @@ def test_killed_before_the_first_periodic_checkpoint_resumes_from_step_0(
     steps = Counter(step for step, _ in _history(store_uri, run_id))
     print(f"killed at {stored} stored steps; after resume: {len(steps)} steps stored")
     assert sorted(steps) == list(range(1, STEPS + 1)) and max(steps.values()) == 1
+
+
+@pytest.mark.server
+def test_store_down_for_the_second_half_then_resume_of_a_sigkilled_training_then_sync_twice(
+    pg_server, slice_2000, tmp_path, capsys
+):
+    """The server dies once KILL_AFTER steps are stored; the training goes on for 3 s, its
+    points going only to its write-ahead log, and is then SIGKILLed. With the server back,
+    `newsdesk resume` lets the log be shipped before it decides where to continue: every
+    step once, FINISHED, and two later syncs add nothing."""
+    cache = tmp_path / "cache"
+    # MLflow's own HTTP retries would wait minutes per request; the shipper retries instead.
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
+    env["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "0"
+
+    def store_goes_down() -> None:
+        pg_server.kill()
+        time.sleep(3.0)
+
+    command = _train_command(slice_2000, pg_server.url, cache)
+    run_id, stored_before, code, _ = _start_and_signal(
+        command, pg_server.url, signal.SIGKILL, env=env, before=store_goes_down
+    )
+    assert code == -signal.SIGKILL and stored_before >= KILL_AFTER
+    pg_server.start()
+    done = _resume(run_id, pg_server.url, cache)
+    resumed_from = int(done.stderr.split("train/loss up to step ")[1].split()[0])
+    for _ in range(2):
+        assert main(["sync", "--tracking-uri", pg_server.url]) == 0
+        assert "nothing to sync" in capsys.readouterr().out
+    steps = Counter(step for step, _ in _history(pg_server.url, run_id))
+    print(
+        f"server down after {stored_before} stored steps, training SIGKILLed 3 s later; the "
+        f"store had {resumed_from} steps at resume; after resume and two syncs: "
+        f"{len(steps)} steps, duplicates {sum(n - 1 for n in steps.values())}"
+    )
+    assert resumed_from > stored_before, "the steps logged while the store was down were lost"
+    assert sorted(steps) == list(range(1, STEPS + 1)) and max(steps.values()) == 1
+    assert _only_run(pg_server.url).info.status == "FINISHED"

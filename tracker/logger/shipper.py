@@ -15,7 +15,9 @@ run's log (a file lock).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -30,6 +32,8 @@ from mlflow.tracking import MlflowClient
 
 from tracker.logger.spool import rejected_path, write_rejected
 from tracker.logger.wal import (
+    META_FILE,
+    SHIPPER_LOG,
     Record,
     WalError,
     locked,
@@ -232,9 +236,13 @@ class Shipper:
             )
             self._apply_status(Record("s", status="FAILED", end_time=int(time.time() * 1000)))
 
-    def _finish(self) -> None:
+    def _finish(self, *, owner_gone: bool = False) -> None:
+        """Everything is shipped and the run ended. The owner deletes the log once it has
+        read the outcome; with no owner left, the shipper deletes it."""
         self.state.done = True
         write_state(self.directory, self.state)
+        if owner_gone:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     # ----- the two ways to run ----------------------------------------------------------------
     def ship_live(self, owner_pid: int) -> int:
@@ -267,44 +275,53 @@ class Shipper:
                 if self._status is not None:
                     self._apply_status(self._status)
                     self.state.acked.update(self._read)
-                    self._finish()
+                    self._finish(owner_gone=os.getppid() != owner_pid)
                     return 0
                 if orphan and trigger is None:
                     self._end_abandoned()
-                    self._finish()
+                    self._finish(owner_gone=True)
                     return 0
 
     def ship_all(self, *, wait_s: float = 0.0) -> bool:
         """`newsdesk sync`: ship everything the log holds, once, and apply its statuses;
         end the run FAILED when its process died without closing. False when another
         shipper holds the log (a live run). Raises `ShipError` when the store is down."""
-        with locked(self.directory, wait_s=wait_s) as held:
+        with contextlib.ExitStack() as stack:
+            try:
+                held = stack.enter_context(locked(self.directory, wait_s=wait_s))
+            except FileNotFoundError:
+                return True  # its shipper finished and deleted it meanwhile: nothing left
             if not held:
                 return False
-            self.state = read_state(self.directory)
-            self._read = dict(self.state.acked)
-            while True:
-                trigger = self._fill()
-                if not self._ship_pending(lambda: True):
-                    raise ShipError(
-                        f"{self.directory}: the store did not take run {self.meta.run_id} "
-                        f"({self.state.last_error}); run 'newsdesk sync' again later"
-                    )
-                if trigger == "status" and self._status is not None:
-                    self._apply_status(self._status)
-                    self.state.acked.update(self._read)
-                    write_state(self.directory, self.state)
-                elif trigger is None:
-                    break
-            if self.state.status_applied is None and not self.kept_status:
-                if _alive(self.meta.owner_pid):
-                    return True  # its process still runs (without a shipper): not ours to end
-                self._end_abandoned()
-            self._finish()
-            return True
+            if not (self.directory / META_FILE).is_file():
+                return True  # deleted by the shipper we waited for: all shipped
+            self._ship_everything()
+        return True
+
+    def _ship_everything(self) -> None:
+        self.state = read_state(self.directory)
+        self._read = dict(self.state.acked)
+        while True:
+            trigger = self._fill()
+            if not self._ship_pending(lambda: True):
+                raise ShipError(
+                    f"{self.directory}: the store did not take run {self.meta.run_id} "
+                    f"({self.state.last_error}); run 'newsdesk sync' again later"
+                )
+            if trigger == "status" and self._status is not None:
+                self._apply_status(self._status)
+                self.state.acked.update(self._read)
+                write_state(self.directory, self.state)
+            elif trigger is None:
+                break
+        if self.state.status_applied is None and not self.kept_status:
+            if owner_alive(self.meta.owner_pid):
+                return  # its process still runs (without a shipper): not ours to end
+            self._end_abandoned()
+        self._finish()
 
 
-def _alive(pid: int) -> bool:
+def owner_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -312,6 +329,21 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _detach(directory: Path) -> None:
+    """Let go of what the child inherited from the training process's terminal and pipes: a
+    caller waiting for the training's output to end (`subprocess.run`, a CI log) must not
+    wait for the shipper too. What the shipper has to say goes to `shipper.log` in the log
+    folder; the owner reports the outcome itself."""
+    os.setsid()  # Ctrl-C and the terminal's hangup go to the training process only
+    null = os.open(os.devnull, os.O_RDWR)
+    log = os.open(directory / SHIPPER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
 
 
 def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> int:
@@ -323,7 +355,7 @@ def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> i
         return pid
     code = 1
     try:
-        os.setsid()  # Ctrl-C and the terminal's hangup go to the training process only
+        _detach(directory)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.nice(config.shipper_niceness)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tracker.logger.shipper import Shipper, apply_status, make_sender
+from tracker.logger.shipper import Shipper, apply_status, make_sender, owner_alive
 from tracker.logger.spool import (
     SpoolError,
     mark_synced,
@@ -19,6 +19,9 @@ from tracker.logger.spool import (
 )
 from tracker.logger.wal import pending_wals, read_meta
 from tracker.logger.writer import WriterConfig, chunks
+
+# How long `sync` waits for the shipper of a dead process to let go of its run's log.
+ORPHAN_WAIT_S = 60.0
 
 
 @dataclass
@@ -30,8 +33,9 @@ class SyncReport:
     set_aside: list[str] = field(default_factory=list)
     # Runs whose newer terminal status in the store was kept over the spooled one.
     kept_status: list[str] = field(default_factory=list)
-    # Logs another shipper holds (a run that is still training).
-    busy: list[Path] = field(default_factory=list)
+    # Runs whose log another shipper holds (a run still training, or a dead process's
+    # shipper still retrying a store that is down).
+    busy: list[str] = field(default_factory=list)
 
 
 def sync_spools(
@@ -85,12 +89,17 @@ def _sync_wals(
     directory: Path, tracking_uri: str | None, run_id: str | None, wait_s: float, report: SyncReport
 ) -> None:
     for log in pending_wals(directory):
-        meta = read_meta(log)
-        if run_id is not None and meta.run_id != run_id:
-            continue
-        shipper = Shipper(log, WriterConfig(), tracking_uri=tracking_uri, notify=_Quiet())
-        if not shipper.ship_all(wait_s=wait_s):
-            report.busy.append(log)
+        try:
+            meta = read_meta(log)
+            if run_id is not None and meta.run_id != run_id:
+                continue
+            shipper = Shipper(log, WriterConfig(), tracking_uri=tracking_uri, notify=_Quiet())
+        except FileNotFoundError:
+            continue  # its shipper finished and deleted it just now
+        # The shipper of a process that died is finishing its work: wait for it.
+        wait = wait_s if owner_alive(meta.owner_pid) else max(wait_s, ORPHAN_WAIT_S)
+        if not shipper.ship_all(wait_s=wait):
+            report.busy.append(meta.run_id)
             continue
         report.set_aside.extend(shipper.set_aside)
         if shipper.kept_status:

@@ -35,6 +35,7 @@ SEGMENT_GLOB = "seg-*.log"
 STATE_FILE = "state.json"
 META_FILE = "meta.json"
 LOCK_FILE = "lock"
+SHIPPER_LOG = "shipper.log"
 CORRUPT_SUFFIX = ".corrupt"
 READ_CHUNK = 1 << 20
 
@@ -199,7 +200,9 @@ def segments(directory: Path) -> list[Path]:
 
 
 def set_aside(path: Path) -> Path:
-    aside = path.with_name(path.name + CORRUPT_SUFFIX)
+    """Move a damaged segment out of its log, beside it in the spool folder (the log itself
+    is deleted once shipped), for the user to inspect."""
+    aside = path.parent.parent / f"{path.parent.name}-{path.name}{CORRUPT_SUFFIX}"
     path.rename(aside)
     return aside
 

@@ -116,7 +116,8 @@ def _fail_open_runs(run_file: Path, tracking_uri: str | None, reason: str) -> No
     client = MlflowClient(tracking_uri=resolve_store(tracking_uri).tracking_uri)
     for run_id in run_file.read_text(encoding="utf-8").split():
         try:
-            if client.get_run(run_id).info.status == "RUNNING":
+            run = client.get_run(run_id)
+            if schema.left_open(run.info.status, run.data.tags):
                 client.set_tag(run_id, schema.FAILURE_REASON_TAG, reason)
                 client.set_terminated(run_id, status="FAILED")
                 print(f"newsdesk: run {run_id} marked FAILED ({reason})", file=sys.stderr)

@@ -201,7 +201,8 @@ def _pid_alive(pid: int) -> bool:
 def _end_run(client: MlflowClient, run_id: str | None, state: str) -> None:
     if not run_id:
         return
-    if client.get_run(run_id).info.status == "RUNNING":
+    run = client.get_run(run_id)
+    if schema.left_open(run.info.status, run.data.tags):
         client.set_tag(run_id, schema.SWEEP_STATE_TAG, state)
         client.set_terminated(run_id, status=RunStatus.KILLED.value)
 

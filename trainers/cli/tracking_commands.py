@@ -29,12 +29,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
             f"newsdesk sync: run {run_id} ended later than its spool says; its status is kept",
             file=sys.stderr,
         )
+    for run_id in report.busy:
+        print(
+            f"newsdesk sync: run {run_id} is still being shipped by its own shipper; skipped",
+            file=sys.stderr,
+        )
     if not report.files:
         print(f"nothing to sync in {directory}")
     else:
         print(
             f"synced {report.points} metric points of {len(report.runs)} run(s) "
-            f"from {len(report.files)} spool file(s) in {directory}"
+            f"from {len(report.files)} run log(s) or spool file(s) in {directory}"
         )
     return 1 if report.set_aside else 0
 
