@@ -363,13 +363,13 @@ def test_close_waits_for_a_long_drain_while_the_store_keeps_accepting(store_uri,
     """`close_timeout_s` bounds a store that stopped answering, not a healthy one: before,
     close gave up after it however fast points were being stored, and spooled the rest as
     'store unavailable'."""
-    cfg = WriterConfig(flush_interval_s=600.0, wake_threshold=10**9, close_timeout_s=1.0)
+    cfg = WriterConfig(flush_interval_s=600.0, wake_threshold=10**9, close_timeout_s=0.5)
     log = TrainingLogger("drain", tracking_uri=store_uri, writer_config=cfg, spool_dir=tmp_path)
     started = time.monotonic()
-    for step in range(1, 30_001):
+    for step in range(1, 100_001):
         log.log_metrics({"train/loss": 1.0, "lr": 0.1}, step=step)
     log.close()
-    assert time.monotonic() - started > 2.0, "the drain was too fast to show anything"
+    assert time.monotonic() - started > 1.5, "the drain was too fast to show anything"
     assert log.spool_path is None
-    assert len(history(store_uri, log.run_id, "lr")) == 30_000
+    assert len(history(store_uri, log.run_id, "lr")) == 100_000
     assert MlflowClient(tracking_uri=store_uri).get_run(log.run_id).info.status == "FINISHED"

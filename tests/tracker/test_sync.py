@@ -51,7 +51,7 @@ def test_a_damaged_spool_is_set_aside_and_the_good_ones_still_ship(store_uri, tm
 
     assert main(["sync", "--tracking-uri", store_uri, "--spool-dir", str(spools)]) == 1
     out, err = capsys.readouterr()
-    assert "synced 150 metric points of 2 run(s) from 2 spool file(s)" in out
+    assert "synced 150 metric points of 2 run(s) from 2 run log(s) or spool file(s)" in out
     lines = err.strip().splitlines()
     assert len(lines) == 2, err
     assert f"{garbage}:2 (byte {len(header)})" in lines[0]

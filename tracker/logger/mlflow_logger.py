@@ -37,7 +37,7 @@ from tracker.interface import RunStatus, TerminatedBySignal, status_on_exit
 from tracker.logger.datasets import log_dataset_input
 from tracker.logger.params import to_param_values
 from tracker.logger.run_tags import system_tags
-from tracker.logger.shipper import start_shipper
+from tracker.logger.shipper import WAKE_SIGNAL, start_shipper
 from tracker.logger.system_metrics import start_system_metrics, stop_system_metrics
 from tracker.logger.text_model import log_text_model
 from tracker.logger.validation import (
@@ -212,6 +212,7 @@ class TrainingLogger:
         end_time = int(time.time() * 1000)
         self._wal.write(json_line({"t": "s", "status": status.value, "end_time": end_time}))
         self._wal.close()
+        self._wake_shipper()
         state = self._final_state = self._wait_for_shipper()
         self._report_rejected(state)
         if state.done:
@@ -239,6 +240,13 @@ class TrainingLogger:
                 break
             time.sleep(0.01)
         return read_state(self._wal_dir)
+
+    def _wake_shipper(self) -> None:
+        """Ask the shipper to read the log now. Only while it is unreaped: its pid cannot
+        belong to another process then."""
+        if not self._shipper_exited():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._shipper_pid, WAKE_SIGNAL)
 
     def _shipper_exited(self) -> bool:
         try:
@@ -390,6 +398,7 @@ class TrainingLogger:
         if self._closed:
             return self._final_state is not None and self._final_state.done
         segment, end = self._wal.write_marked(json_line({"t": "f"}))
+        self._wake_shipper()
         deadline = None if timeout is None else time.monotonic() + timeout
         while read_state(self._wal_dir).acked.get(segment, 0) < end:
             if self._shipper_exited() or (deadline is not None and time.monotonic() > deadline):

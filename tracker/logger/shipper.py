@@ -46,7 +46,7 @@ from tracker.logger.wal import (
 )
 from tracker.logger.writer import Batch, WriterConfig, chunks, is_permanent, separate
 from tracker.schema import PROCESS_DIED_TAG, REJECTED_TAG
-from tracker.store.mlflow_internals import MAX_PARAMS_TAGS_PER_BATCH
+from tracker.store.mlflow_internals import MAX_PARAMS_TAGS_PER_BATCH, insert_metrics, sql_engine
 
 _OPEN = (
     MlflowRunStatus.to_string(MlflowRunStatus.RUNNING),
@@ -54,10 +54,25 @@ _OPEN = (
 )
 
 
+# How often an idle shipper looks whether the training process is still there.
+OWNER_CHECK_S = 1.0
+
+# Sent by the owner when it wants the shipper to look at the log now (a flush, the close).
+WAKE_SIGNAL = signal.SIGUSR1
+
+
 def make_sender(client: MlflowClient, run_id: str):
-    """Writes one batch to `run_id` through `client.log_batch`."""
+    """Writes one batch to `run_id`: through `client.log_batch`, except the metric points of
+    a database-backed store, which go in bulk (`insert_metrics`: the same rows for a fraction
+    of the CPU, which on a small machine is taken from the training loop)."""
+    engine = sql_engine(client)
 
     def send(metrics: Sequence, params: dict[str, str], tags: dict[str, str]) -> None:
+        if engine is not None and metrics:
+            insert_metrics(engine, run_id, metrics)
+            metrics = ()
+            if not params and not tags:
+                return
         client.log_batch(
             run_id,
             metrics=[Metric(k, v, ts, step) for k, v, ts, step in metrics],
@@ -265,11 +280,16 @@ class Shipper:
                 # Asked before reading: once the owner is gone, this read sees all it wrote.
                 orphan = os.getppid() != owner_pid
                 trigger = self._fill()
-                age = time.monotonic() - self._pending_since
-                due = len(self._pending) and age >= self._cfg.flush_interval_s
-                if trigger is None and not due and not orphan:
-                    time.sleep(self._cfg.poll_interval_s)
-                    continue
+                if trigger is None and not orphan:
+                    wait = self._cfg.flush_interval_s
+                    if len(self._pending):
+                        wait -= time.monotonic() - self._pending_since
+                    wait = min(wait, OWNER_CHECK_S)  # notice soon when the owner dies
+                    if wait > 0:
+                        # Few wakeups: each one would take a core from the loop for a moment.
+                        # `flush` and `close` wake it at once (`wake_shipper`).
+                        signal.sigtimedwait((WAKE_SIGNAL,), wait)
+                        continue
                 if not self._ship_pending(give_up):
                     return 1  # orphaned and the store stays down: left to `sync`
                 if self._status is not None:
@@ -350,8 +370,12 @@ def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> i
     """Fork the shipper of the log in `directory`; returns its pid (in the parent)."""
     owner = os.getpid()
     sys.stderr.flush()
+    # Blocked in the child from its first instruction on, so that a wakeup sent at once is
+    # queued for `sigtimedwait` instead of killing it (SIGUSR1's default action).
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {WAKE_SIGNAL})
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         return pid
     code = 1
     try:

@@ -53,8 +53,6 @@ class WriterConfig:
     # How long `close` waits for the store without progress: every accepted batch restarts
     # the clock, so a long but healthy drain is never cut short.
     close_timeout_s: float = 30.0
-    # How often the shipper looks for new lines in the log.
-    poll_interval_s: float = 0.02
     # A segment file of the log is closed and a new one started past this size; shipped
     # segments are deleted, so the disk holds about what the store has not taken yet.
     segment_bytes: int = 16 << 20

@@ -11,6 +11,14 @@
   which a child must never use. SQLAlchemy's documented remedy is `engine.dispose(close=False)`
   in the child; MLflow keeps its engines in this class attribute and offers no public way to
   reach them. (Its HTTP sessions are already keyed by process id.)
+- `insert_metrics`, the shipper's write of metric points into a database-backed store: what
+  `SqlAlchemyStore.log_batch` does for metrics (the same rows in `metrics` and
+  `latest_metrics`, the same sanitising of NaN and infinities, duplicates of a point already
+  stored ignored, a deleted or unknown run refused), in two bulk statements instead of one
+  ORM object per point. MLflow's path costs about 70 µs of CPU per point; on a 2-core
+  machine that CPU is taken from the training loop (+28 % at 1 ms per step, issue 11).
+  `tests/tracker/test_mlflow_internals.py` stores the same points both ways and compares
+  every history and latest value.
 - The `metrics` and `runs` tables: `metric_history` reads 150,000 points in one SQL query
   instead of building one MLflow entity per point (0.6 s against 4 s); the query names the
   columns of MLflow's database schema.
@@ -22,7 +30,9 @@ breakage is loud and in one place. newsdesk is tested with the versions in `cons
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import mlflow
 
@@ -53,6 +63,8 @@ __all__ = [
     "METRIC_HISTORY_SQL",
     "NAME_VALIDATORS",
     "forget_inherited_connections",
+    "insert_metrics",
+    "sql_engine",
 ]
 
 # kind -> a function that raises `MlflowException` for a name the store would refuse.
@@ -79,3 +91,103 @@ def forget_inherited_connections() -> None:
 
     for engine in list(getattr(SqlAlchemyStore, "_engine_map", {}).values()):
         engine.dispose(close=False)
+
+
+def sql_engine(client: Any) -> Any | None:
+    """The SQLAlchemy engine behind an `MlflowClient` whose tracking store is a database
+    (SQLite, PostgreSQL, MySQL); None for a tracking server or any other store."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = client._tracking_client.store
+    if not isinstance(store, SqlAlchemyStore):
+        return None
+    if store.engine.dialect.name not in _UPSERT_DIALECTS:
+        return None
+    return store.engine
+
+
+_UPSERT_DIALECTS = ("sqlite", "postgresql", "mysql")
+_MAX_FLOAT = 1.7976931348623157e308
+
+
+def _sanitize(value: float) -> tuple[float, bool]:
+    """MLflow's `sanitize_metric_value`: NaN is stored as 0 with `is_nan`, ±inf as ±max."""
+    if math.isnan(value):
+        return 0.0, True
+    if math.isinf(value):
+        return (_MAX_FLOAT if value > 0 else -_MAX_FLOAT), False
+    return value, False
+
+
+def _insert_ignoring_duplicates(engine: Any, table: Any) -> Any:
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table).on_conflict_do_nothing()
+    from sqlalchemy import insert
+
+    return insert(table).prefix_with("IGNORE")
+
+
+def insert_metrics(engine: Any, run_id: str, points: Sequence[tuple[str, float, int, int]]) -> None:
+    """Store metric points `(key, value, timestamp, step)` of `run_id` as `log_batch` would."""
+    import sqlalchemy as sa
+    from mlflow.entities import LifecycleStage
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun
+
+    rows: dict[tuple, dict] = {}
+    for key, raw, ts, step in points:
+        value, is_nan = _sanitize(float(raw))
+        row = {"key": key, "value": value, "timestamp": ts, "step": step, "is_nan": is_nan}
+        rows.setdefault((key, ts, step, value, is_nan), {**row, "run_uuid": run_id})
+    latest: dict[str, dict] = {}
+    for row in rows.values():
+        best = latest.get(row["key"])
+        order = (row["step"], row["timestamp"], row["value"])
+        if best is None or order > (best["step"], best["timestamp"], best["value"]):
+            latest[row["key"]] = row
+    runs, metrics, latest_table = SqlRun.__table__, SqlMetric.__table__, SqlLatestMetric.__table__
+    with engine.begin() as conn:
+        stage = conn.execute(
+            sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)
+        ).scalar_one_or_none()
+        if stage is None:
+            raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST)
+        if stage != LifecycleStage.ACTIVE:
+            raise MlflowException(
+                f"The run {run_id} must be in the 'active' state. Current state is {stage}.",
+                INVALID_PARAMETER_VALUE,
+            )
+        if rows:
+            conn.execute(_insert_ignoring_duplicates(engine, metrics), list(rows.values()))
+        if not latest:
+            return
+        query = sa.select(latest_table).where(
+            latest_table.c.run_uuid == run_id, latest_table.c.key.in_(sorted(latest))
+        )
+        if engine.dialect.name != "sqlite":
+            query = query.with_for_update()
+        stored = {r.key: r for r in conn.execute(query)}
+        for key in sorted(latest):
+            new = latest[key]
+            old = stored.get(key)
+            values = {k: new[k] for k in ("value", "timestamp", "step", "is_nan")}
+            if old is None:
+                conn.execute(sa.insert(latest_table), {**values, "key": key, "run_uuid": run_id})
+            elif (new["step"], new["timestamp"], new["value"]) > (
+                old.step,
+                old.timestamp,
+                old.value,
+            ):
+                conn.execute(
+                    sa.update(latest_table)
+                    .where(latest_table.c.run_uuid == run_id, latest_table.c.key == key)
+                    .values(**values)
+                )
