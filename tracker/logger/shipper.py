@@ -16,6 +16,7 @@ run's log (a file lock).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ from mlflow.tracking import MlflowClient
 
 from tracker.logger.spool import rejected_path, write_rejected
 from tracker.logger.wal import (
+    LOCK_FILE,
     META_FILE,
     SHIPPER_LOG,
     Record,
@@ -260,10 +262,13 @@ class Shipper:
             shutil.rmtree(self.directory, ignore_errors=True)
 
     # ----- the two ways to run ----------------------------------------------------------------
-    def ship_live(self, owner_pid: int) -> int:
+    def ship_live(self, owner_pid: int, *, lock_held: bool = False) -> int:
         """The forked child's loop: follow the log until the owner's terminal status is
-        shipped, or the owner died and everything it wrote is shipped."""
-        with locked(self.directory, wait_s=float("inf")):
+        shipped, or the owner died and everything it wrote is shipped. Without `lock_held`
+        (an earlier shipper of this run still held the log), it waits for the lock first."""
+        with contextlib.ExitStack() as stack:
+            if not lock_held:
+                stack.enter_context(locked(self.directory, wait_s=float("inf")))
             self.state = read_state(self.directory)  # an earlier shipper may have moved on
             self._read = dict(self.state.acked)
             self.state.shipper_pid = os.getpid()
@@ -288,7 +293,7 @@ class Shipper:
                     if wait > 0:
                         # Few wakeups: each one would take a core from the loop for a moment.
                         # `flush` and `close` wake it at once (`wake_shipper`).
-                        signal.sigtimedwait((WAKE_SIGNAL,), wait)
+                        _sleep_until_woken(wait)
                         continue
                 if not self._ship_pending(give_up):
                     return 1  # orphaned and the store stays down: left to `sync`
@@ -335,13 +340,21 @@ class Shipper:
             elif trigger is None:
                 break
         if self.state.status_applied is None and not self.kept_status:
-            if owner_alive(self.meta.owner_pid):
+            if process_alive(self.meta.owner_pid):
                 return  # its process still runs (without a shipper): not ours to end
             self._end_abandoned()
         self._finish()
 
 
-def owner_alive(pid: int) -> bool:
+def _sleep_until_woken(seconds: float) -> None:
+    if hasattr(signal, "sigtimedwait"):
+        signal.sigtimedwait((WAKE_SIGNAL,), seconds)
+    else:  # macOS has no sigtimedwait: look more often instead
+        time.sleep(min(seconds, 0.05))
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (signal 0 checks without sending anything)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -369,6 +382,15 @@ def _detach(directory: Path) -> None:
 def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> int:
     """Fork the shipper of the log in `directory`; returns its pid (in the parent)."""
     owner = os.getpid()
+    # Taken here, before the fork, so that from the moment the logger exists no `sync` can
+    # ship its log. The child's copy of the descriptor keeps the lock (flock locks belong to
+    # the open file, which both share) once the parent closes its own.
+    lock_fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_held = True
+    except BlockingIOError:
+        lock_held = False  # the shipper of an earlier process of this run is finishing
     sys.stderr.flush()
     # Blocked in the child from its first instruction on, so that a wakeup sent at once is
     # queued for `sigtimedwait` instead of killing it (SIGUSR1's default action).
@@ -376,6 +398,7 @@ def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> i
     pid = os.fork()
     if pid:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(lock_fd)
         return pid
     code = 1
     try:
@@ -386,7 +409,10 @@ def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> i
         from tracker.store.mlflow_internals import forget_inherited_connections
 
         forget_inherited_connections()
-        code = Shipper(directory, config, tracking_uri=tracking_uri).ship_live(owner)
+        if not lock_held:
+            os.close(lock_fd)
+        shipper = Shipper(directory, config, tracking_uri=tracking_uri)
+        code = shipper.ship_live(owner, lock_held=lock_held)
     except BaseException:  # noqa: BLE001 - a forked child must never return into the caller
         traceback.print_exc()
     finally:

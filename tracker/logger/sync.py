@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tracker.logger.shipper import Shipper, apply_status, make_sender, owner_alive
+from tracker.logger.shipper import Shipper, apply_status, make_sender, process_alive
 from tracker.logger.spool import (
     SpoolError,
     mark_synced,
@@ -97,7 +97,7 @@ def _sync_wals(
         except FileNotFoundError:
             continue  # its shipper finished and deleted it just now
         # The shipper of a process that died is finishing its work: wait for it.
-        wait = wait_s if owner_alive(meta.owner_pid) else max(wait_s, ORPHAN_WAIT_S)
+        wait = wait_s if process_alive(meta.owner_pid) else max(wait_s, ORPHAN_WAIT_S)
         if not shipper.ship_all(wait_s=wait):
             report.busy.append(meta.run_id)
             continue

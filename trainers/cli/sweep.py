@@ -38,6 +38,7 @@ from mlflow.tracking import MlflowClient
 from tracker import TrainingLogger, schema
 from tracker.dashboard.plots import sweep_history_figure
 from tracker.interface import RunStatus
+from tracker.logger.shipper import process_alive
 from tracker.store.access import check_write_access
 from tracker.store.location import redact, resolve_store, sqlite_path
 from trainers.cli.errors import UsageError
@@ -188,16 +189,6 @@ def summarize(log: TrainingLogger, study: optuna.Study) -> str:
 
 
 # ----- one worker -----------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _end_run(client: MlflowClient, run_id: str | None, state: str) -> None:
     if not run_id:
         return
@@ -214,7 +205,7 @@ def reap_dead_trials(study: optuna.Study, client: MlflowClient) -> int:
     reaped = 0
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         attrs = t.user_attrs
-        if attrs.get("host") != host or _pid_alive(int(attrs.get("pid", 0))):
+        if attrs.get("host") != host or process_alive(int(attrs.get("pid", 0))):
             continue
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
