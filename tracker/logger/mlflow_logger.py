@@ -56,6 +56,7 @@ from tracker.logger.wal import (
     WalWriter,
     disk_bytes,
     json_line,
+    metrics_line,
     read_state,
     unshipped_points,
     wal_dir,
@@ -310,7 +311,7 @@ class TrainingLogger:
         if type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
             step = validate_step(step)
         known = self._known_names
-        parts = []
+        pairs = []
         try:
             for key, value in metrics.items():
                 if key not in known:
@@ -318,13 +319,12 @@ class TrainingLogger:
                     known.add(key)
                 if isinstance(value, (str, bytes)):  # float("0.5") would pass
                     raise TypeError
-                parts.append(f"{key}\t{float(value)!r}")
+                pairs.append((key, float(value)))
         except (TypeError, ValueError):
             metric_values(metrics)  # raises the ValueError that names the metric, if a value
             raise  # else the refused name
-        if parts:
-            body = "\t".join(parts)
-            self._wal.write(f"m\t{int(time.time() * 1000)}\t{step}\t{body}\n".encode())
+        if pairs:
+            self._wal.write(metrics_line(int(time.time() * 1000), step, pairs))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log (nested) params as dotted keys; they are written in the background."""

@@ -271,7 +271,6 @@ class Shipper:
                 stack.enter_context(locked(self.directory, wait_s=float("inf")))
             self.state = read_state(self.directory)  # an earlier shipper may have moved on
             self._read = dict(self.state.acked)
-            self.state.shipper_pid = os.getpid()
             orphan_deadline: list[float] = []
 
             def give_up() -> bool:

@@ -30,13 +30,14 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tracker.logger.spool import CORRUPT_SUFFIX
+
 WAL_SUFFIX = ".wal"
 SEGMENT_GLOB = "seg-*.log"
 STATE_FILE = "state.json"
 META_FILE = "meta.json"
 LOCK_FILE = "lock"
 SHIPPER_LOG = "shipper.log"
-CORRUPT_SUFFIX = ".corrupt"
 READ_CHUNK = 1 << 20
 
 MetricPoint = tuple[str, float, int, int]  # (key, value, timestamp_ms, step)
@@ -55,7 +56,8 @@ def pending_wals(spool_dir: Path) -> list[Path]:
 
 
 def metrics_line(ts: int, step: int, pairs: list[tuple[str, float]]) -> bytes:
-    """The log line of one `log_metrics` call (the caller's hot path: plain formatting)."""
+    """The log line of one `log_metrics` call (the caller's hot path: plain formatting; the
+    values are floats already)."""
     body = "\t".join(f"{key}\t{value!r}" for key, value in pairs)
     return f"m\t{ts}\t{step}\t{body}\n".encode()
 
@@ -220,7 +222,6 @@ class ShipState:
     rejected_first: str | None = None
     status_applied: str | None = None
     done: bool = False
-    shipper_pid: int | None = None
 
 
 def read_state(directory: Path) -> ShipState:
