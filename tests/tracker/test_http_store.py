@@ -76,3 +76,32 @@ def test_server_killed_and_restarted_loses_nothing(server):
     steps = sorted(m.step for m in history)
     print(f"handed over 1000, stored {len(steps)}, duplicates {len(steps) - len(set(steps))}")
     assert steps == list(range(1, 1001))
+
+
+def test_a_backlog_goes_to_the_server_in_requests_side_by_side_exactly_once(server, capsys):
+    """A backlog of 12,000 points is sent as several 1,000-point requests at once (the
+    server's workers take them side by side). The first attempt fails whole (server down),
+    the pieces are retried one by one once it is back; a changed param beside them is
+    split off. Every point is stored once."""
+    cfg = WriterConfig(
+        flush_interval_s=600.0, parallel_requests=4, backoff_initial_s=0.2, close_timeout_s=120
+    )
+    log = TrainingLogger("remote", tracking_uri=server.url, writer_config=cfg)
+    log.log_params({"lr": 0.1})
+    assert log.flush(timeout=30)
+    server.kill()
+    for step in range(1, 4001):
+        log.log_metrics({"train/loss": 1.0 / step, "train/acc": 0.5, "lr": 0.1}, step=step)
+    log.log_params({"lr": 0.2, "batch_size": 64})  # lr changed: the server refuses it
+    assert not log.flush(timeout=1)  # the side-by-side attempt failed; retrying
+    server.start()
+    log.close()
+    err = capsys.readouterr().err
+    assert "refused 1 entries" in err
+    client = MlflowClient(tracking_uri=server.url)
+    for key in ("train/loss", "train/acc", "lr"):
+        steps = sorted(m.step for m in client.get_metric_history(log.run_id, key))
+        assert steps == list(range(1, 4001)), key
+    run = client.get_run(log.run_id)
+    assert run.data.params == {"lr": "0.1", "batch_size": "64"}
+    assert run.info.status == "FAILED"  # a refused entry: not a clean FINISHED

@@ -24,6 +24,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
@@ -66,7 +67,8 @@ WAKE_SIGNAL = signal.SIGUSR1
 def make_sender(client: MlflowClient, run_id: str):
     """Writes one batch to `run_id`: through `client.log_batch`, except the metric points of
     a database-backed store, which go in bulk (`insert_metrics`: the same rows for a fraction
-    of the CPU, which on a small machine is taken from the training loop)."""
+    of the CPU, which on a small machine is taken from the training loop). Its `over_http`
+    says whether requests go to a tracking server (which takes several at once)."""
     engine = sql_engine(client)
 
     def send(metrics: Sequence, params: dict[str, str], tags: dict[str, str]) -> None:
@@ -83,6 +85,7 @@ def make_sender(client: MlflowClient, run_id: str):
             synchronous=True,
         )
 
+    send.over_http = engine is None  # type: ignore[attr-defined]
     return send
 
 
@@ -116,6 +119,10 @@ class Shipper:
         self._notify = notify if notify is not None else sys.stderr
         self.client = MlflowClient(tracking_uri=tracking_uri or self.meta.tracking_uri)
         self._send = make_sender(self.client, self.meta.run_id)
+        # Metric requests sent side by side (a tracking server only); made on first use,
+        # in the process that ships (the live shipper is forked).
+        self._parallel = config.parallel_requests if self._send.over_http else 1
+        self._pool: ThreadPoolExecutor | None = None
         self.state = read_state(directory)
         self._read = dict(self.state.acked)
         self._pending = Batch()
@@ -130,7 +137,7 @@ class Shipper:
     def _fill(self) -> str | None:
         """Read records into the pending batch: 'status' or 'flush' when such a record was
         read, 'full' when the batch is full, None at the end of what the log holds."""
-        limit = self._cfg.batch_size
+        limit = self._cfg.batch_size * self._parallel  # `chunks` splits it into requests
         threshold = min(self._cfg.wake_threshold, limit)
         pending = self._pending
         for seg in segments(self.directory):
@@ -179,7 +186,10 @@ class Shipper:
         """Send the pending batch (retrying while `give_up()` is False); True once the store
         took it or refused parts of it for good, and the log positions are acknowledged."""
         batch = self._pending
-        for piece in chunks(batch):
+        pieces = list(chunks(batch))
+        if self._parallel > 1 and sum(1 for p in pieces if p.metrics) > 1:
+            pieces = self._send_side_by_side(pieces)
+        for piece in pieces:
             if not self._send_piece(piece, give_up):
                 write_state(self.directory, self.state)
                 return False
@@ -188,6 +198,37 @@ class Shipper:
         self.state.acked.update(self._read)
         write_state(self.directory, self.state)
         return True
+
+    def _send_side_by_side(self, pieces: list[Batch]) -> list[Batch]:
+        """Send the metric pieces at once, each tried once; returns what is left to send one
+        by one (with retries and the separation of refused entries): the pieces that failed,
+        then the params and tags. Re-sending a piece the store did take is harmless: it
+        recognises the points."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._parallel, thread_name_prefix="ship")
+        metric_pieces = [p for p in pieces if p.metrics]
+
+        def attempt(piece: Batch) -> bool:
+            try:
+                self._send(piece.metrics, {}, {})
+            except Exception:  # noqa: BLE001 - retried one by one, where errors are handled
+                return False
+            return True
+
+        left: list[Batch] = []
+        sent_all = self._pool.map(attempt, metric_pieces)
+        for piece, sent in zip(metric_pieces, sent_all, strict=True):
+            if sent:
+                self.state.stored += len(piece.metrics)
+                self.state.last_error = None
+            else:
+                left.append(piece)
+        return left + [p for p in pieces if not p.metrics]
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _send_piece(self, piece: Batch, give_up: Callable[[], bool]) -> bool:
         delay = self._cfg.backoff_initial_s
@@ -267,6 +308,7 @@ class Shipper:
         shipped, or the owner died and everything it wrote is shipped. Without `lock_held`
         (an earlier shipper of this run still held the log), it waits for the lock first."""
         with contextlib.ExitStack() as stack:
+            stack.callback(self._close_pool)
             if not lock_held:
                 stack.enter_context(locked(self.directory, wait_s=float("inf")))
             self.state = read_state(self.directory)  # an earlier shipper may have moved on
@@ -311,6 +353,7 @@ class Shipper:
         end the run FAILED when its process died without closing. False when another
         shipper holds the log (a live run). Raises `ShipError` when the store is down."""
         with contextlib.ExitStack() as stack:
+            stack.callback(self._close_pool)
             try:
                 held = stack.enter_context(locked(self.directory, wait_s=wait_s))
             except FileNotFoundError:

@@ -45,9 +45,14 @@ class WriterConfig:
 
     # A batch is sent when this long has passed since its first point was read...
     flush_interval_s: float = 1.0
-    # ...or when it holds this many entries (a request never holds more than `batch_size`).
+    # ...or when it holds `wake_threshold` entries, or as many as `parallel_requests`
+    # requests of at most `batch_size` entries hold, whichever is fewer.
     batch_size: int = MAX_ENTITIES_PER_BATCH
-    wake_threshold: int = 1000
+    wake_threshold: int = 100_000
+    # A tracking server (HTTP) is sent up to this many metric requests at once while the log
+    # is behind: each request waits on the server's database, and its workers take them side
+    # by side. A database store gets one bulk statement instead.
+    parallel_requests: int = 4
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 5.0
     # How long `close` waits for the store without progress: every accepted batch restarts
