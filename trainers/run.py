@@ -37,8 +37,9 @@ class StoreUnavailable(RuntimeError):
 
 
 def _check_store_before_uploads(logger: MetricLogger, checkpointer: Checkpointer | None) -> None:
-    """Uploads are synchronous, and against a dead server each would wait out MLflow's own
-    retries (minutes). So the store is asked once, with a deadline; when it does not answer,
+    """The model upload is synchronous (the registry needs the store), and against a dead
+    server it would wait out MLflow's own retries (minutes). So the store is asked once, with
+    a deadline, before the report and figures; when it does not answer,
     the run ends FAILED at once, saying where the trained model is kept (the final resume
     checkpoint, saved whatever the store does) and how to finish the run later."""
     if logger.flush(timeout=STORE_CHECK_S):

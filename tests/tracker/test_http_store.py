@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -105,3 +106,43 @@ def test_a_backlog_goes_to_the_server_in_requests_side_by_side_exactly_once(serv
     run = client.get_run(log.run_id)
     assert run.data.params == {"lr": "0.1", "batch_size": "64"}
     assert run.info.status == "FAILED"  # a refused entry: not a clean FINISHED
+
+
+def test_artifacts_logged_while_the_server_is_down_wait_in_the_log_and_arrive(server, tmp_path):
+    """Before, each upload to a dead server waited out MLflow's HTTP retries in the loop.
+    Now the files are copied into the run's log and uploaded, in order, once it is back."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "a.txt").write_text("first")
+    (folder / "b.txt").write_text("second")
+    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, close_timeout_s=120)
+    log = TrainingLogger("remote", tracking_uri=server.url, writer_config=cfg)
+    log.log_metrics({"train/loss": 1.0}, step=1)
+    assert log.flush(timeout=30)
+    server.kill()
+    started = time.monotonic()
+    log.log_dict({"类别": "体育", "acc": 0.9}, "eval/report.json")
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    log.log_figure(fig, "plots/curve.png")
+    plt.close(fig)
+    log.log_artifact(folder, "checkpoint")
+    log.log_metrics({"train/loss": 0.5}, step=2)
+    assert time.monotonic() - started < 2, "uploads must not wait for a dead server"
+    time.sleep(1)
+    server.start()
+    log.close()
+    assert log.spool_path is None
+    client = MlflowClient(tracking_uri=server.url)
+    assert client.get_run(log.run_id).info.status == "FINISHED"
+    listed = {a.path for a in client.list_artifacts(log.run_id, "checkpoint")}
+    assert listed == {"checkpoint/a.txt", "checkpoint/b.txt"}
+    assert [a.path for a in client.list_artifacts(log.run_id, "plots")] == ["plots/curve.png"]
+    report = client.download_artifacts(log.run_id, "eval/report.json", str(tmp_path / "dl"))
+    assert '"类别": "体育"' in Path(report).read_text(encoding="utf-8")
+    assert sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss")) == [1, 2]

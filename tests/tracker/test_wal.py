@@ -187,3 +187,39 @@ def test_sync_leaves_the_log_of_a_live_run_to_its_own_shipper(store_uri, capsys)
     assert sqlite3.connect(store_uri.removeprefix("sqlite:///")).execute(
         "SELECT count(*) FROM metrics"
     ).fetchone() == (1,)
+
+
+def test_an_artifact_in_a_dead_process_log_is_uploaded_by_sync_in_order_and_once(
+    store_uri, tmp_path, capsys
+):
+    """The log of a process that died: points, an artifact upload, more points, and a
+    segment whose upload record points outside the log (damage, set aside)."""
+    from tracker.logger.wal import artifact_line, json_line
+
+    client = MlflowClient(tracking_uri=store_uri)
+    run_id = client.create_run(client.create_experiment("wal")).info.run_id
+    spool = tmp_path / "spool"
+    directory = wal_dir(spool, run_id)
+    _write_log(spool, store_uri, run_id, [range(1, 51)])
+    writer = WalWriter(directory, RunMeta(store_uri, run_id, 2**22 + 1), 1 << 30)
+    folder = writer.stage()
+    (folder / "report.json").write_text('{"类别": "体育"}', encoding="utf-8")
+    writer.write(artifact_line(folder, "eval"))
+    writer.close()
+    time.sleep(0.001)
+    _write_log(spool, store_uri, run_id, [range(51, 101)])
+    outside = json_line({"t": "a", "dir": "files/../../../etc", "path": None})
+    _write_log(spool, store_uri, run_id, [outside])
+
+    assert main(["sync", "--tracking-uri", store_uri, "--spool-dir", str(spool)]) == 1
+    err = capsys.readouterr().err
+    assert "outside the log" in err and ".corrupt" in err
+    assert _steps(store_uri, run_id) == list(range(1, 101))
+    kept = Path(client.download_artifacts(run_id, "eval/report.json", str(tmp_path / "dl")))
+    assert kept.read_text(encoding="utf-8") == '{"类别": "体育"}'
+    assert not directory.exists()  # shipped, the run ended: the log and its copy are gone
+    assert client.get_run(run_id).info.status == "FAILED"
+
+    assert main(["sync", "--tracking-uri", store_uri, "--spool-dir", str(spool)]) == 0
+    assert "nothing to sync" in capsys.readouterr().out
+    assert _steps(store_uri, run_id) == list(range(1, 101))

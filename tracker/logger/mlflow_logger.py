@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
+import yaml
 from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
@@ -54,10 +55,12 @@ from tracker.logger.wal import (
     RunMeta,
     ShipState,
     WalWriter,
+    artifact_line,
     disk_bytes,
     json_line,
     metrics_line,
     read_state,
+    staged_uploads,
     unshipped_points,
     wal_dir,
 )
@@ -259,10 +262,12 @@ class TrainingLogger:
     def _report_leftover(self, state: ShipState) -> None:
         self.spool_path = self._wal_dir
         count = unshipped_points(self._wal_dir, state)
+        uploads = staged_uploads(self._wal_dir)
+        also = f" and {uploads} artifact upload(s)" if uploads else ""
         size = disk_bytes(self._wal_dir) / 2**20
         reason = state.last_error or "store unavailable"
         print(
-            f"newsdesk: the tracking store did not accept {count} metric points of run "
+            f"newsdesk: the tracking store did not accept {count} metric points{also} of run "
             f"{self.run_id} ({reason}); kept in {self._wal_dir} ({size:.1f} MiB); "
             f"run 'newsdesk sync' once the store is back",
             file=self._notify,
@@ -342,35 +347,52 @@ class TrainingLogger:
         if tags:
             self._wal.write(json_line({"t": "g", "items": {k: str(v) for k, v in tags.items()}}))
 
+    # Artifacts go through the log like everything else: the files are copied into it (a
+    # local disk copy) and the shipper uploads them in order, so an upload never blocks the
+    # loop on the store, and a store that is down keeps them for `sync` with the points.
+    # After `close` (no shipper any more) they are uploaded at once.
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self._refuse_in_forked_child()
         if artifact_path is not None:
             artifact_path = validate_artifact_path(artifact_path)
         source = Path(path)
         if not source.exists():
             raise FileNotFoundError(f"artifact {source} does not exist")
+        if self._closed:
+            if source.is_dir():
+                self.client.log_artifacts(self.run_id, str(source), artifact_path)
+            else:
+                self.client.log_artifact(self.run_id, str(source), artifact_path)
+            return
+        folder = self._wal.stage()
         if source.is_dir():
-            self.client.log_artifacts(self.run_id, str(source), artifact_path)
+            shutil.copytree(source, folder, dirs_exist_ok=True)
         else:
-            self.client.log_artifact(self.run_id, str(source), artifact_path)
+            shutil.copy2(source, folder / source.name)
+        self._wal.write(artifact_line(folder, artifact_path))
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
-        self.client.log_figure(self.run_id, figure, validate_artifact_path(artifact_file))
+        """Save a matplotlib figure as `artifact_file` (its extension picks the format)."""
+        artifact_file = validate_artifact_path(artifact_file)
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / Path(artifact_file).name
+            figure.savefig(target)
+            self.log_artifact(target, _parent_or_none(artifact_file))
 
     def log_dict(self, dictionary: Mapping[str, Any], artifact_file: str) -> None:
+        """Write `dictionary` as JSON (YAML for .yaml/.yml, as MLflow does), non-ASCII text
+        left readable in the UI."""
         artifact_file = validate_artifact_path(artifact_file)
-        if artifact_file.endswith(".json"):
-            # Written by hand so that non-ASCII label names stay readable in the UI.
-            with tempfile.TemporaryDirectory() as tmp:
-                target = Path(tmp) / Path(artifact_file).name
-                target.write_text(
-                    json.dumps(dictionary, ensure_ascii=False, indent=2), encoding="utf-8"
-                )
-                parent = str(Path(artifact_file).parent)
-                self.client.log_artifact(
-                    self.run_id, str(target), None if parent == "." else parent
-                )
-        else:
-            self.client.log_dict(self.run_id, dict(dictionary), artifact_file)
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / Path(artifact_file).name
+            with target.open("w", encoding="utf-8") as fh:
+                if target.suffix in (".yaml", ".yml"):
+                    yaml.safe_dump(
+                        dict(dictionary), fh, indent=2, allow_unicode=True, sort_keys=False
+                    )
+                else:
+                    json.dump(dictionary, fh, ensure_ascii=False, indent=2, default=str)
+            self.log_artifact(target, _parent_or_none(artifact_file))
 
     def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None:
         """Log checkpoint `model` as a pyfunc model of this run; returns the model URI.
@@ -420,6 +442,11 @@ class TrainingLogger:
     def rejected(self) -> int:
         """How many entries the store refused for good (kept in the `.rejected` file)."""
         return self.shipper_state.rejected
+
+
+def _parent_or_none(artifact_file: str) -> str | None:
+    parent = str(Path(artifact_file).parent)
+    return None if parent == "." else parent
 
 
 def _disowner(ref: weakref.ref) -> Callable[[], None]:

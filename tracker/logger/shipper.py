@@ -128,6 +128,9 @@ class Shipper:
         self._pending = Batch()
         self._pending_since = 0.0
         self._status: Record | None = None
+        # An artifact upload read from the log: (segment, offset past its line, record). Its
+        # line is acknowledged only once the files are uploaded.
+        self._artifact: tuple[str, int, Record] | None = None
         self.points_shipped = 0
         self.set_aside: list[str] = []
         self.kept_status = False
@@ -135,8 +138,9 @@ class Shipper:
 
     # ----- reading ----------------------------------------------------------------------------
     def _fill(self) -> str | None:
-        """Read records into the pending batch: 'status' or 'flush' when such a record was
-        read, 'full' when the batch is full, None at the end of what the log holds."""
+        """Read records into the pending batch: 'status', 'flush' or 'artifact' when such a
+        record was read, 'full' when the batch is full, None at the end of what the log
+        holds."""
         limit = self._cfg.batch_size * self._parallel  # `chunks` splits it into requests
         threshold = min(self._cfg.wake_threshold, limit)
         pending = self._pending
@@ -150,6 +154,9 @@ class Shipper:
                     if kind == "m" and len(pending.metrics) + len(record.points) > limit:
                         if len(pending):
                             return "full"  # this line starts the next batch
+                    if kind == "a":
+                        self._artifact = (seg.name, end, record)
+                        return "artifact"  # the points before it are sent first
                     if not len(pending):
                         self._pending_since = time.monotonic()
                     self._read[seg.name] = end
@@ -231,38 +238,95 @@ class Shipper:
             self._pool = None
 
     def _send_piece(self, piece: Batch, give_up: Callable[[], bool]) -> bool:
+        def refused(error: str) -> bool:
+            parts = separate(piece)
+            if len(parts) > 1:  # find the entries it refused; send the rest
+                return all(self._send_piece(part, give_up) for part in parts)
+            self._reject(piece, error)
+            return True
+
+        def send() -> None:
+            self._send(piece.metrics, piece.params, piece.tags)
+            self.state.stored += len(piece.metrics)
+
+        return self._retrying(send, refused, give_up)
+
+    def _retrying(
+        self,
+        action: Callable[[], None],
+        refused: Callable[[str], bool],
+        give_up: Callable[[], bool],
+    ) -> bool:
+        """Run `action` until it succeeds (True), the store refuses it for good (then
+        `refused(error)` decides), or `give_up()` says stop trying (False)."""
         delay = self._cfg.backoff_initial_s
         while True:
             try:
-                self._send(piece.metrics, piece.params, piece.tags)
+                action()
             except Exception as exc:  # noqa: BLE001 - every store error is retried or kept
                 error = f"{type(exc).__name__}: {exc}"
                 self.state.last_error = error
                 self.state.failures += 1
                 if is_permanent(exc):
-                    parts = separate(piece)
-                    if len(parts) > 1:  # find the entries it refused; send the rest
-                        return all(self._send_piece(part, give_up) for part in parts)
-                    self._reject(piece, error)
-                    return True
+                    return refused(error)
                 if give_up():
                     return False
                 write_state(self.directory, self.state)  # the owner shows the reason
                 time.sleep(delay)
                 delay = min(delay * 2, self._cfg.backoff_max_s)
                 continue
-            self.state.stored += len(piece.metrics)
             self.state.last_error = None
             return True
 
+    def _ship_artifact(self, give_up: Callable[[], bool]) -> bool:
+        """Upload the artifact read last (the points before it are stored), then acknowledge
+        its line and delete the copy. Uploading again after a crash before the
+        acknowledgement writes the same files again."""
+        assert self._artifact is not None
+        segment, end, record = self._artifact
+        folder = self.directory / str(record.folder)
+        run_id = self.meta.run_id
+
+        def refused(error: str) -> bool:
+            self._reject_artifact(folder, record.artifact_path, error)
+            return True
+
+        if folder.is_dir():
+
+            def upload() -> None:
+                self.client.log_artifacts(run_id, str(folder), record.artifact_path)
+
+            if not self._retrying(upload, refused, give_up):
+                write_state(self.directory, self.state)
+                return False
+        else:  # uploaded and acknowledged, then the state file was lost: nothing to redo
+            print(f"newsdesk: {folder} is gone; its upload is skipped", file=self._notify)
+        self._read[segment] = end
+        self.state.acked.update(self._read)
+        write_state(self.directory, self.state)
+        shutil.rmtree(folder, ignore_errors=True)
+        self._artifact = None
+        return True
+
     def _reject(self, piece: Batch, error: str) -> None:
+        write_rejected(self._rejected_file(error), [(piece, error)])
+        self.state.rejected += len(piece)
+
+    def _reject_artifact(self, folder: Path, artifact_path: str | None, error: str) -> None:
+        """Keep the files of a refused upload beside the rejected file, and say where."""
+        path = self._rejected_file(error)
+        kept = path.with_name(f"{path.name}-{folder.name}")
+        shutil.move(folder, kept)
+        write_rejected(path, [], artifacts=[(str(kept), artifact_path, error)])
+        self.state.rejected += 1
+
+    def _rejected_file(self, error: str) -> Path:
         state = self.state
         if state.rejected_path is None:
             path = rejected_path(self.directory.parent, self.meta.run_id)
             state.rejected_path = str(path)
             state.rejected_first = error.splitlines()[0][:200]
-        write_rejected(Path(state.rejected_path), [(piece, error)])
-        state.rejected += len(piece)
+        return Path(state.rejected_path)
 
     # ----- ending -----------------------------------------------------------------------------
     def _apply_status(self, record: Record) -> None:
@@ -338,6 +402,10 @@ class Shipper:
                         continue
                 if not self._ship_pending(give_up):
                     return 1  # orphaned and the store stays down: left to `sync`
+                if self._artifact is not None:
+                    if not self._ship_artifact(give_up):
+                        return 1
+                    continue
                 if self._status is not None:
                     self._apply_status(self._status)
                     self.state.acked.update(self._read)
@@ -370,11 +438,16 @@ class Shipper:
         self._read = dict(self.state.acked)
         while True:
             trigger = self._fill()
-            if not self._ship_pending(lambda: True):
+            shipped = self._ship_pending(lambda: True)
+            if shipped and self._artifact is not None:
+                shipped = self._ship_artifact(lambda: True)
+            if not shipped:
                 raise ShipError(
                     f"{self.directory}: the store did not take run {self.meta.run_id} "
                     f"({self.state.last_error}); run 'newsdesk sync' again later"
                 )
+            if trigger == "artifact":
+                continue
             if trigger == "status" and self._status is not None:
                 self._apply_status(self._status)
                 self.state.acked.update(self._read)

@@ -72,11 +72,20 @@ def rejected_path(directory: Path, run_id: str) -> Path:
     return directory / f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}{REJECTED_SUFFIX}"
 
 
-def write_rejected(path: Path, rejected: list[tuple[Batch, str]]) -> Path:
+def write_rejected(
+    path: Path,
+    rejected: list[tuple[Batch, str]],
+    *,
+    artifacts: list[tuple[str, str | None, str]] = (),
+) -> Path:
     """Keep the entries a store refused for good (one JSON line per refused part, with the
-    store's error), for the user to inspect; `sync` does not replay them."""
+    store's error), for the user to inspect; `sync` does not replay them. A refused
+    artifact upload is a line naming where its files are kept and their artifact path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
+        for files, artifact_path, error in artifacts:
+            record = {"error": error, "artifact": {"files": files, "path": artifact_path}}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         for batch, error in rejected:
             record = {
                 "error": error,

@@ -12,7 +12,9 @@ Lines:
 - metric points, the hot path, as tab-separated text: `m <ts> <step> (<key> <value>)+`
   (MLflow refuses tabs and newlines in metric names, and the values are `repr(float)`);
 - everything else as one JSON object: params `{"t": "p", "items": {...}}`, tags (`"g"`), the
-  run's terminal status (`"s"`, with `status` and `end_time`) and flush requests (`"f"`).
+  run's terminal status (`"s"`, with `status` and `end_time`), flush requests (`"f"`) and
+  artifact uploads (`"a"`, with `dir`, a folder under `files/` holding a copy of what to
+  upload, and `path`, the artifact path in the run).
 
 A line without its newline is a write the caller never saw return (the process died in the
 middle): it is ignored. Any other line that does not parse is damage, reported with the
@@ -38,6 +40,7 @@ STATE_FILE = "state.json"
 META_FILE = "meta.json"
 LOCK_FILE = "lock"
 SHIPPER_LOG = "shipper.log"
+FILES_DIR = "files"  # copies of the artifacts waiting in the log to be uploaded
 READ_CHUNK = 1 << 20
 
 MetricPoint = tuple[str, float, int, int]  # (key, value, timestamp_ms, step)
@@ -122,6 +125,13 @@ class WalWriter:
         self.write(data)
         return segment, end
 
+    def stage(self) -> Path:
+        """A new, empty folder in the log for the files of one artifact upload; named so that
+        no other process or call of this run can pick the same."""
+        folder = self.directory / FILES_DIR / f"{time.time_ns():020d}-{os.getpid()}"
+        folder.mkdir(parents=True)
+        return folder
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
@@ -130,11 +140,19 @@ class WalWriter:
 
 @dataclass
 class Record:
-    kind: str  # "m" points, "p" params, "g" tags, "s" status, "f" flush request
+    kind: str  # "m" points, "p" params, "g" tags, "s" status, "f" flush, "a" artifacts
     points: list[MetricPoint] = field(default_factory=list)
     items: dict[str, str] = field(default_factory=dict)
     status: str | None = None
     end_time: int | None = None
+    folder: str | None = None  # "a": the staged copy, relative to the log folder
+    artifact_path: str | None = None  # "a": where in the run's artifacts
+
+
+def artifact_line(folder: Path, artifact_path: str | None) -> bytes:
+    """The log line of an artifact upload whose files were copied to `folder` (`stage`)."""
+    relative = f"{folder.parent.name}/{folder.name}"
+    return json_line({"t": "a", "dir": relative, "path": artifact_path})
 
 
 class WalError(ValueError):
@@ -164,6 +182,11 @@ def _parse(line: bytes) -> Record:
         return Record("s", status=str(data["status"]), end_time=None if end is None else int(end))
     if kind == "f":
         return Record("f")
+    if kind == "a":
+        folder, path = str(data["dir"]), data["path"]
+        if not folder.startswith(f"{FILES_DIR}/") or ".." in folder or "\\" in folder:
+            raise ValueError(f"artifact folder {folder!r} is outside the log")
+        return Record("a", folder=folder, artifact_path=None if path is None else str(path))
     raise ValueError(f"unknown record type {kind!r}")
 
 
@@ -274,5 +297,14 @@ def unshipped_points(directory: Path, state: ShipState) -> int:
     return count
 
 
+def staged_uploads(directory: Path) -> int:
+    """Artifact uploads waiting in the log."""
+    files = directory / FILES_DIR
+    return sum(1 for p in files.iterdir() if p.is_dir()) if files.is_dir() else 0
+
+
 def disk_bytes(directory: Path) -> int:
-    return sum(p.stat().st_size for p in segments(directory))
+    """What the log takes on disk: its segments and the artifacts waiting in it."""
+    files = directory / FILES_DIR
+    staged = [p for p in files.rglob("*") if p.is_file()] if files.is_dir() else []
+    return sum(p.stat().st_size for p in [*segments(directory), *staged])
