@@ -124,7 +124,7 @@ SMALL_MODELS = [
 
 @pytest.fixture(scope="session")
 def trained_store(thucnews_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Three short real runs (fasttext, textcnn, lstm) on a slice of THUCNews, made once.
+    """Four short real runs (linear, fasttext, textcnn, lstm) on a slice of THUCNews, made once.
 
     Tests that change the store use `trained_copy`, which copies the database (the artifacts,
     models included, stay shared and are only read).

@@ -13,6 +13,8 @@ from torch import nn
 from trainers.checkpoint import load_checkpoint
 from trainers.data.tokenizers import make_tokenizer
 from trainers.data.vocab import Vocab
+from trainers.models.linear import NAME as LINEAR
+from trainers.models.linear import LinearClassifier
 from trainers.models.registry import build_model, config_from_dict
 
 
@@ -42,7 +44,10 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> Predictor:
-        ckpt = load_checkpoint(Path(path))
+        return cls.from_dict(load_checkpoint(Path(path)))
+
+    @classmethod
+    def from_dict(cls, ckpt: dict) -> Predictor:
         config = config_from_dict(ckpt["model_name"], ckpt["model_config"])
         vocab = Vocab(tuple(ckpt["vocab"]))
         model = build_model(ckpt["model_name"], config, len(vocab), len(ckpt["label_names"]))
@@ -78,20 +83,28 @@ class Predictor:
 
     def predict_frame(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: label, label_id, probability, and prob_<label> for every class."""
-        proba = self.predict_proba(texts)
-        best = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
-        frame = pd.DataFrame(
-            {
-                "label": [self.label_names[i] for i in best],
-                "label_id": best.astype("int64"),
-                "probability": proba[np.arange(len(best)), best].astype("float64"),
-            }
-        )
-        for i, name in enumerate(self.label_names):
-            frame[f"prob_{name}"] = proba[:, i].astype("float64")
-        return frame
+        return prediction_frame(self.predict_proba(texts), self.label_names)
 
 
-def load_predictor(checkpoint_path: str) -> Predictor:
-    """Entry point named in logged MLflow models (see tracker.logger.text_model)."""
-    return Predictor.from_checkpoint(checkpoint_path)
+def prediction_frame(proba: np.ndarray, label_names: list[str]) -> pd.DataFrame:
+    """What every model predicts: label, label_id, probability, prob_<label> per class."""
+    best = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
+    frame = pd.DataFrame(
+        {
+            "label": [label_names[i] for i in best],
+            "label_id": best.astype("int64"),
+            "probability": proba[np.arange(len(best)), best].astype("float64"),
+        }
+    )
+    for i, name in enumerate(label_names):
+        frame[f"prob_{name}"] = proba[:, i].astype("float64")
+    return frame
+
+
+def load_predictor(checkpoint_path: str):
+    """Entry point named in logged MLflow models (see tracker.logger.text_model): the
+    checkpoint's model, neural or linear, as an object with `predict_frame`."""
+    ckpt = load_checkpoint(Path(checkpoint_path))
+    if ckpt["model_name"] == LINEAR:
+        return LinearClassifier.from_checkpoint(ckpt)
+    return Predictor.from_dict(ckpt)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,101 @@ def per_class_metrics(report: dict) -> dict[str, float]:
     return metrics
 
 
+def log_data_tags(
+    logger: MetricLogger, model_name: str, prepared: PreparedData, *, inputs: bool
+) -> None:
+    """The model and data tags of a run, and (with `inputs`) its dataset inputs."""
+    logger.set_tags(
+        {
+            schema.MODEL_TAG: model_name,
+            schema.DATA_FINGERPRINT_TAG: prepared.corpus.fingerprint,
+            schema.DATA_SOURCE_TAG: prepared.corpus.source,
+        }
+    )
+    if not inputs:
+        return
+    for context, split in prepared.corpus.splits().items():
+        logger.log_input(
+            f"{Path(prepared.corpus.source).name or prepared.corpus.source}/{context}",
+            context=context,
+            digest=split.digest,
+            source=split.path,
+            num_rows=len(split),
+        )
+
+
+def log_results(
+    logger: MetricLogger,
+    model_name: str,
+    prepared: PreparedData,
+    result: TrainResult,
+    started: float,
+    checkpoint: Callable[[], dict] | None,
+    checkpointer: Checkpointer | None = None,
+) -> tuple[dict[str, float], str | None]:
+    """What every model's run ends with, linear or neural: test metrics, per-class report,
+    confusion figure (and the curves when there was a training curve), and the checkpoint
+    made by `checkpoint` as a raw-text pyfunc model. Returns the test metrics and model URI."""
+    names = prepared.corpus.label_names
+    test_metrics = {
+        schema.TEST_LOSS: result.test.loss,
+        schema.TEST_ACC: result.test.acc,
+        schema.TEST_MACRO_F1: macro_f1(result.test, len(names)),
+        schema.SAMPLES_PER_S: result.samples_per_s,
+        schema.TRAIN_SECONDS: result.train_seconds,
+        schema.WALL_TIME_S: time.perf_counter() - started,
+        schema.BEST_STEP: result.best_step,
+    }
+    report = classification_report(result.test, names)
+    logger.log_metrics({**test_metrics, **per_class_metrics(report)}, step=result.global_step)
+    _check_store_before_uploads(logger, checkpointer)
+    logger.log_dict(report, schema.TEST_REPORT_ARTIFACT)
+    title = f"{model_name}: test accuracy {result.test.acc:.2%}"
+    figures = {
+        schema.CONFUSION_ARTIFACT: confusion_figure(
+            confusion(result.test, len(names)), names, title
+        )
+    }
+    if result.train_history:
+        figures[schema.CURVES_ARTIFACT] = curves_figure(
+            result.train_history, result.val_history, model_name
+        )
+    for artifact, fig in figures.items():
+        logger.log_figure(fig, artifact)
+        plt.close(fig)
+    if checkpoint is None:
+        return test_metrics, None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_checkpoint(checkpoint(), Path(tmp) / "checkpoint.pt")
+        model_uri = logger.log_model(
+            path,
+            schema.MODEL_ARTIFACT,
+            loader="trainers.predict:load_predictor",
+            input_example=prepared.corpus.test.texts[:3],
+            code_packages=["tracker", "trainers"],
+        )
+    return test_metrics, model_uri
+
+
 @dataclass
 class RunOutcome:
     result: TrainResult
     test_metrics: dict[str, float]
     model_uri: str | None
     num_parameters: int
+
+
+def data_params(data_config: DataConfig, prepared: PreparedData) -> dict:
+    """The `data.*` params of a run: the data config and what the corpus turned out to be."""
+    data = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in dataclasses.asdict(data_config).items()
+        if k != "cache_dir"
+    }
+    data["data"] = data["data"] or prepared.corpus.source
+    data["num_classes"] = prepared.num_classes
+    stats = {k.removeprefix("data."): v for k, v in prepared.stats.items()}
+    return {**data, **stats}
 
 
 def run_params(
@@ -80,21 +170,13 @@ def run_params(
     num_parameters: int,
     dist: Distributed | None = None,
 ) -> dict:
-    data = {
-        k: (str(v) if isinstance(v, Path) else v)
-        for k, v in dataclasses.asdict(data_config).items()
-        if k != "cache_dir"
-    }
-    data["data"] = data["data"] or prepared.corpus.source
-    data["num_classes"] = prepared.num_classes
-    stats = {k.removeprefix("data."): v for k, v in prepared.stats.items()}
     return {
         "model": {
             "name": model_name,
             **dataclasses.asdict(model_config),
             "num_parameters": num_parameters,
         },
-        "data": {**data, **stats},
+        "data": data_params(data_config, prepared),
         "train": dataclasses.asdict(train_config),
         # train.batch_size is per process; the job's batch is world_size times that.
         "distributed": {
@@ -138,22 +220,7 @@ def run_training(
                 model_name, model_config, data_config, train_config, prepared, num_parameters, dist
             )
         )
-    logger.set_tags(
-        {
-            schema.MODEL_TAG: model_name,
-            schema.DATA_FINGERPRINT_TAG: prepared.corpus.fingerprint,
-            schema.DATA_SOURCE_TAG: prepared.corpus.source,
-        }
-    )
-    if resume is None:
-        for context, split in prepared.corpus.splits().items():
-            logger.log_input(
-                f"{Path(prepared.corpus.source).name or prepared.corpus.source}/{context}",
-                context=context,
-                digest=split.digest,
-                source=split.path,
-                num_rows=len(split),
-            )
+    log_data_tags(logger, model_name, prepared, inputs=resume is None)
 
     try:
         result = train(
@@ -173,53 +240,27 @@ def run_training(
     if result.test is None:  # a process of a distributed job other than rank 0
         return RunOutcome(result, {}, None, num_parameters)
 
-    names = prepared.corpus.label_names
-    test_metrics = {
-        schema.TEST_LOSS: result.test.loss,
-        schema.TEST_ACC: result.test.acc,
-        schema.TEST_MACRO_F1: macro_f1(result.test, len(names)),
-        schema.SAMPLES_PER_S: result.samples_per_s,
-        schema.TRAIN_SECONDS: result.train_seconds,
-        schema.WALL_TIME_S: time.perf_counter() - started,
-        schema.BEST_STEP: result.best_step,
-    }
-    report = classification_report(result.test, names)
-    logger.log_metrics({**test_metrics, **per_class_metrics(report)}, step=result.global_step)
-    _check_store_before_uploads(logger, checkpointer)
-    logger.log_dict(report, schema.TEST_REPORT_ARTIFACT)
-    title = f"{model_name}: test accuracy {result.test.acc:.2%}"
-    figures = {
-        schema.CONFUSION_ARTIFACT: confusion_figure(
-            confusion(result.test, len(names)), names, title
-        ),
-        schema.CURVES_ARTIFACT: curves_figure(result.train_history, result.val_history, model_name),
-    }
-    for artifact, fig in figures.items():
-        logger.log_figure(fig, artifact)
-        plt.close(fig)
-
-    model_uri = None
-    if log_model:
-        checkpoint = make_checkpoint(
+    def checkpoint() -> dict:
+        return make_checkpoint(
             model,
             model_name,
             model_config,
             prepared.vocab.tokens,
-            names,
+            prepared.corpus.label_names,
             data_config.tokenizer,
             data_config.pad_size,
             extra={"best_step": result.best_step, "data_fingerprint": prepared.corpus.fingerprint},
         )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = save_checkpoint(checkpoint, Path(tmp) / "checkpoint.pt")
-            examples = prepared.corpus.test.texts[:3]
-            model_uri = logger.log_model(
-                path,
-                schema.MODEL_ARTIFACT,
-                loader="trainers.predict:load_predictor",
-                input_example=examples,
-                code_packages=["tracker", "trainers"],
-            )
+
+    test_metrics, model_uri = log_results(
+        logger,
+        model_name,
+        prepared,
+        result,
+        started,
+        checkpoint if log_model else None,
+        checkpointer,
+    )
     if checkpointer is not None:
         checkpointer.remove()  # the run is complete: its resume state is no longer needed
     return RunOutcome(result, test_metrics, model_uri, num_parameters)

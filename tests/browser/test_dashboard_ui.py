@@ -1,4 +1,4 @@
-"""End to end in a real browser: three real runs, promoted, seen through the MLflow UI."""
+"""End to end in a real browser: four real runs, promoted, seen through the MLflow UI."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from tracker.server.mlflow_server import TrackingServer
 
 pytestmark = pytest.mark.browser
 
-MODELS = ("fasttext", "textcnn", "lstm")
+MODELS = ("linear", "fasttext", "textcnn", "lstm")
 
 
 @pytest.fixture(scope="module")
 def ui(trained_store: dict, tmp_path_factory: pytest.TempPathFactory):
-    """`mlflow server` on loopback over the three trained runs (a copy), the best promoted."""
+    """`mlflow server` on loopback over the four trained runs (a copy), the best promoted."""
     tmp_path = tmp_path_factory.mktemp("ui")
     db = tmp_path / "mlflow.db"
     shutil.copy(trained_store["uri"].removeprefix("sqlite:///"), db)
@@ -51,10 +51,10 @@ def ui(trained_store: dict, tmp_path_factory: pytest.TempPathFactory):
         server.stop()
 
 
-def test_experiment_page_lists_the_three_runs_with_their_model_tags(ui):
+def test_experiment_page_lists_the_four_runs_with_their_model_tags(ui):
     base, exp = ui["url"], ui["experiment_id"]
     with open_page(ui["browser"], runs_url(base, exp)) as page:
-        expect(page.get_by_text("3 matching runs")).to_be_visible()
+        expect(page.get_by_text("4 matching runs")).to_be_visible()
         for name in MODELS:
             expect(page.get_by_role("link", name=name, exact=True)).to_have_count(1)
     # The model tag is on each run: the UI's own tag filter finds exactly that run.

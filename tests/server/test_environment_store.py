@@ -38,6 +38,11 @@ def test_model_all_with_the_environment_variable_puts_every_run_on_the_server(
     experiment = client.get_experiment_by_name("newsdesk")
     runs = client.search_runs([experiment.experiment_id])
     print(f"runs on the server: {sorted(r.data.tags[schema.MODEL_TAG] for r in runs)}")
-    assert sorted(r.data.tags[schema.MODEL_TAG] for r in runs) == ["fasttext", "lstm", "textcnn"]
+    assert sorted(r.data.tags[schema.MODEL_TAG] for r in runs) == [
+        "fasttext",
+        "linear",
+        "lstm",
+        "textcnn",
+    ]
     assert all(r.info.status == "FINISHED" and r.outputs.model_outputs for r in runs)
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing went to a local store

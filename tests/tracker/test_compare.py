@@ -115,7 +115,7 @@ def test_per_class_panel_uses_class_txt_names_without_missing_glyphs(trained_sto
     runs = runs_frame("dash", tracking_uri=uri)
     per_class = per_class_frame(runs["run_id"].tolist(), tracking_uri=uri)
     names = (trained_store["data"] / "class.txt").read_text(encoding="utf-8").split()
-    assert len(per_class) == 3 * len(names)
+    assert len(per_class) == len(runs) * len(names) and len(runs) == 4
     for _, group in per_class.groupby("run_id"):
         assert group.sort_values("class_order")["class"].tolist() == names
     history = metric_history(

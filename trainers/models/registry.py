@@ -1,4 +1,7 @@
-"""Model names to (config class, model class), and building a model from a config dict."""
+"""Model names to (config class, model class), and building a model from a config dict.
+
+`--model all` trains every name in `CONFIGS`: the linear baseline first, then the neural
+models, so each comparison shows the bar beside them."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import torch
 from torch import nn
 
 from trainers.models.fasttext import FastText, FastTextConfig
+from trainers.models.linear import NAME as LINEAR
+from trainers.models.linear import LinearConfig
 from trainers.models.lstm import LSTMClassifier, LSTMConfig
 from trainers.models.textcnn import TextCNN, TextCNNConfig
 
@@ -20,11 +25,18 @@ MODELS: dict[str, tuple[type, type[nn.Module]]] = {
 }
 
 
+# Every model's config class: the neural ones and the linear baseline (not a torch module).
+CONFIGS: dict[str, type] = {
+    LINEAR: LinearConfig,
+    **{name: config for name, (config, _) in MODELS.items()},
+}
+
+
 def make_config(name: str, overrides: Mapping[str, Any] | None = None):
     """The model's frozen config with `overrides` (already typed) applied."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    config_cls, _ = MODELS[name]
+    if name not in CONFIGS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CONFIGS)}")
+    config_cls = CONFIGS[name]
     fields = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(overrides or {}) - fields
     if unknown:
