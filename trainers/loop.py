@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from tracker import schema
 from tracker.interface import MetricLogger
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, resolve_schedule
 from trainers.data.pipeline import PreparedData, Tensors
 from trainers.distributed import Distributed
 from trainers.evaluate import Evaluation, evaluate
@@ -145,6 +145,11 @@ def build_parts(
     )
 
 
+def per_process_examples(n_train: int, dist: Distributed | None) -> int:
+    """Training examples one process sees per epoch (its shard in a distributed job)."""
+    return dist.shard_size(n_train) if dist is not None else n_train
+
+
 def train(
     model: nn.Module,
     data: PreparedData,
@@ -168,6 +173,7 @@ def train(
     acc)` is called after each validation is logged; an exception it raises (a sweep's
     pruner deciding to stop this trial) ends the training.
     """
+    config = resolve_schedule(config, per_process_examples(len(data.splits["train"]), dist))
     parts = build_parts(model, len(data.splits["train"]), config, dist)
     loop = _Loop(parts, data, config, logger, checkpointer, dist)
     loop.on_validation = on_validation

@@ -19,11 +19,17 @@ from matplotlib import pyplot as plt
 from tracker import schema
 from tracker.interface import MetricLogger
 from trainers.checkpoint import make_checkpoint, save_checkpoint
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, resolve_schedule
 from trainers.data.pipeline import DataConfig, PreparedData
 from trainers.distributed import Distributed, PeerLost
 from trainers.evaluate import classification_report, confusion, macro_f1
-from trainers.loop import TrainingDiverged, TrainResult, ValidationHook, train
+from trainers.loop import (
+    TrainingDiverged,
+    TrainResult,
+    ValidationHook,
+    per_process_examples,
+    train,
+)
 from trainers.models.init import init_weights
 from trainers.models.registry import build_model
 from trainers.plots import confusion_figure, curves_figure
@@ -213,6 +219,10 @@ def run_training(
         model_name, model_config, len(prepared.vocab), prepared.num_classes, pretrained
     )
     init_weights(model, train_config.init)
+    # The schedule this corpus gets, logged as the run's train.* params.
+    train_config = resolve_schedule(
+        train_config, per_process_examples(len(prepared.splits["train"]), dist)
+    )
     num_parameters = sum(p.numel() for p in model.parameters())
     if resume is None:
         logger.log_params(
@@ -248,7 +258,7 @@ def run_training(
             prepared.vocab.tokens,
             prepared.corpus.label_names,
             data_config.tokenizer,
-            data_config.pad_size,
+            prepared.pad_size,
             extra={"best_step": result.best_step, "data_fingerprint": prepared.corpus.fingerprint},
         )
 

@@ -58,7 +58,8 @@ def test_model_all_with_only_the_environment_variable_puts_every_run_in_that_sto
     assert main([*_tiny_train(thucnews_slice, "all", "--quiet")]) == 0
     assert os.environ["MLFLOW_TRACKING_URI"] == team  # the environment is left as it was
     runs = _runs(team)
-    assert sorted(r.data.tags[schema.MODEL_TAG] for r in runs) == ["fasttext", "lstm", "textcnn"]
+    models = sorted(r.data.tags[schema.MODEL_TAG] for r in runs)
+    assert models == ["fasttext", "linear", "lstm", "textcnn"]
     assert all(r.info.status == "FINISHED" for r in runs)
     assert all(r.outputs.model_outputs for r in runs)  # each model was logged into its run
     assert not (work / "mlruns" / "mlflow.db").exists()

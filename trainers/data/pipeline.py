@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from trainers.config import DataConfig
@@ -33,6 +35,7 @@ class PreparedData:
     embeddings: AlignedEmbeddings | None
     seconds: float
     stats: dict[str, float] = field(default_factory=dict)
+    pad_size: int = 32  # the encoded length of every split (set, or derived from the data)
 
     @property
     def num_classes(self) -> int:
@@ -55,6 +58,8 @@ def prepare_data(config: DataConfig) -> PreparedData:
         for name, split in corpus.splits().items()
     }
     vocab = build_vocab(docs["train"], config.min_freq, config.max_vocab)
+    lengths = np.array([len(doc) for doc in docs["train"]])
+    pad_size = config.pad_size or derived_pad_size(lengths, config)
     tensors = {}
     for name, split in corpus.splits().items():
         key = cache_key(
@@ -62,12 +67,12 @@ def prepare_data(config: DataConfig) -> PreparedData:
             config.tokenizer,
             config.on_bad_line,
             vocab.fingerprint,
-            str(config.pad_size),
+            str(pad_size),
         )
         ids = cached_tensor(
             cache_dir,
             key,
-            lambda d=docs[name]: torch.tensor([vocab.encode(t, config.pad_size) for t in d]),
+            lambda d=docs[name]: torch.tensor([vocab.encode(t, pad_size) for t in d]),
         )
         tensors[name] = Tensors(ids=ids, labels=torch.tensor(split.labels, dtype=torch.long))
     embeddings = load_embeddings(Path(config.embeddings), vocab) if config.embeddings else None
@@ -75,8 +80,20 @@ def prepare_data(config: DataConfig) -> PreparedData:
         f"data.{name}_size": len(split) for name, split in corpus.splits().items()
     }
     stats["data.vocab_size"] = len(vocab)
+    stats["data.pad_size"] = pad_size  # what the models see, set or derived
+    for q in (50, 95, 99):
+        stats[f"data.train_tokens_p{q}"] = float(np.percentile(lengths, q))
     for name, split in corpus.splits().items():
         stats[f"data.skipped.{name}"] = len(split.skipped_lines)
     if embeddings is not None:
         stats["data.embeddings_covered"] = embeddings.covered
-    return PreparedData(corpus, vocab, tensors, embeddings, time.perf_counter() - started, stats)
+    seconds = time.perf_counter() - started
+    return PreparedData(corpus, vocab, tensors, embeddings, seconds, stats, pad_size)
+
+
+def derived_pad_size(lengths: np.ndarray, config: DataConfig) -> int:
+    """The `pad_percentile` of the training texts' token counts, within [8, max_pad_size]:
+    headlines (99th percentile 26 characters on THUCNews) keep nearly every character, and
+    long reviews are not cut to a headline's length."""
+    wanted = math.ceil(float(np.percentile(lengths, config.pad_percentile))) if len(lengths) else 8
+    return int(min(config.max_pad_size, max(8, wanted)))
