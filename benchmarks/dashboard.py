@@ -60,7 +60,7 @@ def bench_predict(data: Path, folder: Path) -> list[dict]:
     )
     texts = read_headlines(headlines)
     rows = []
-    for model in ("fasttext", "textcnn", "lstm"):
+    for model in ("linear", "fasttext", "textcnn", "lstm"):
         code = newsdesk(
             [
                 "train",

@@ -1,6 +1,12 @@
-"""Train FastText, TextCNN and LSTM on THUCNews-45k with the default settings; report results.
+"""Train the linear baseline, FastText, TextCNN and LSTM with the default settings on
+THUCNews-45k and on two slices of it (1,000 and 5,000 training lines); one table, each model
+next to the linear model of the same corpus and run.
 
     python benchmarks/train_thucnews.py [--data DIR] [--out benchmarks/results] [--models ...]
+        [--corpora full 1k 5k]
+
+A slice takes the first N lines of train (the file is shuffled), the first 1,000 of dev and
+every 5th line of test (the file is sorted by class), 2,000 lines.
 
 The data folder comes from --data or $NEWSDESK_DATA; its `char_embeddings_200d.npz` (when
 present) is passed as --embeddings to TextCNN and LSTM. Each model trains in its own child
@@ -28,12 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 from tracker import schema  # noqa: E402
 
-MODELS = ("fasttext", "textcnn", "lstm")
+MODELS = ("linear", "fasttext", "textcnn", "lstm")
+CORPORA = {"full": None, "1k": 1000, "5k": 5000}
 # As in the reference project: pretrained character vectors for TextCNN and the LSTM only;
 # FastText learns its unigram and bigram tables from scratch (measured 89.2% with the vectors,
 # 89.7% without, on this split).
 WITH_VECTORS = ("textcnn", "lstm")
 REFERENCE = {  # Chinese-Text-Classification-Pytorch on this machine, same split (issue 3)
+    "linear": {"test_acc": None, "wall_s": None, "note": "TF-IDF + LinearSVC: 90.78% / 4 s"},
     "fasttext": {
         "test_acc": None,
         "wall_s": None,
@@ -55,7 +63,19 @@ def child(argv: list[str]) -> int:
     return code
 
 
-def train_one(model: str, data: Path, store: str, extra: list[str]) -> dict:
+def make_slice(data: Path, target: Path, train_lines: int) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "class.txt").write_bytes((data / "class.txt").read_bytes())
+    picks = {"train": (train_lines, 1), "dev": (1000, 1), "test": (2000, 5)}
+    for split, (count, every) in picks.items():
+        lines = (data / f"{split}.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+        (target / f"{split}.txt").write_text("".join(lines[::every][:count]), encoding="utf-8")
+    return target
+
+
+def train_one(
+    model: str, data: Path, store: str, extra: list[str], corpus: str, vectors: Path
+) -> dict:
     argv = [
         "train",
         "--model",
@@ -65,13 +85,12 @@ def train_one(model: str, data: Path, store: str, extra: list[str]) -> dict:
         "--tracking-uri",
         store,
         "--experiment",
-        "bench-thucnews",
+        f"bench-thucnews-{corpus}",
         "--quiet",
         *extra,
     ]
-    embeddings = data / "char_embeddings_200d.npz"
-    if embeddings.exists() and model in WITH_VECTORS:
-        argv += ["--embeddings", str(embeddings)]
+    if vectors.exists() and model in WITH_VECTORS:
+        argv += ["--embeddings", str(vectors)]
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", json.dumps(argv)],
@@ -84,12 +103,14 @@ def train_one(model: str, data: Path, store: str, extra: list[str]) -> dict:
         raise SystemExit(f"{model} failed:\n{proc.stderr[-3000:]}")
     child_report = json.loads(proc.stdout.strip().splitlines()[-1])
     client = MlflowClient(tracking_uri=store)
-    exp = client.get_experiment_by_name("bench-thucnews")
+    exp = client.get_experiment_by_name(f"bench-thucnews-{corpus}")
     run = client.search_runs([exp.experiment_id], filter_string=f"tags.model = '{model}'")[0]
     m = run.data.metrics
     stored = sum(len(client.get_metric_history(run.info.run_id, k)) for k in m)
     steps = int(len(client.get_metric_history(run.info.run_id, schema.TRAIN_LOSS)))
     return {
+        "corpus": corpus,
+        "train_lines": int(run.data.params["data.train_size"]),
         "model": model,
         "run_id": run.info.run_id,
         "test_acc": m[schema.TEST_ACC],
@@ -97,8 +118,8 @@ def train_one(model: str, data: Path, store: str, extra: list[str]) -> dict:
         "train_seconds": m[schema.TRAIN_SECONDS],
         "run_wall_s": m[schema.WALL_TIME_S],
         "process_wall_s": wall,
-        "steps": steps,
-        "steps_per_s": steps / m[schema.TRAIN_SECONDS],
+        "steps": max(steps, 1),
+        "steps_per_s": max(steps, 1) / m[schema.TRAIN_SECONDS],
         "samples_per_s": m[schema.SAMPLES_PER_S],
         "peak_rss_mib": child_report["peak_rss_mib"],
         "stored_points": stored,
@@ -107,25 +128,29 @@ def train_one(model: str, data: Path, store: str, extra: list[str]) -> dict:
 
 def render(result: dict) -> str:
     lines = [
-        "# Training on THUCNews-45k",
+        "# Training on THUCNews-45k and two slices",
         "",
         f"Machine: {result['machine']}; data: `{result['data']}`; default settings"
-        f"{' (pretrained char vectors for textcnn and lstm)' if result['embeddings'] else ''}.",
+        f"{' (pretrained char vectors for textcnn and lstm)' if result['embeddings'] else ''}; "
+        "Δ is the difference to the linear model of the same corpus in this run.",
         "",
-        "| model | test acc | macro F1 | wall (run) | steps | steps/s | samples/s | peak RSS "
-        "| stored points | reference acc / wall |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| corpus | model | test acc | Δ linear | macro F1 | wall (run) | steps | samples/s "
+        "| peak RSS | stored points | reference acc / wall |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    linear = {r["corpus"]: r["test_acc"] for r in result["models"] if r["model"] == "linear"}
     for r in result["models"]:
-        ref = REFERENCE[r["model"]]
+        ref = REFERENCE[r["model"]] if r["corpus"] == "full" else {"test_acc": None}
         ref_text = (
             f"{ref['test_acc']:.2%} / {ref['wall_s']} s" if ref["test_acc"] else ref.get("note", "")
         )
+        base = linear.get(r["corpus"])
+        delta = "" if base is None or r["model"] == "linear" else f"{r['test_acc'] - base:+.2%}"
         lines.append(
-            f"| {r['model']} | {r['test_acc']:.2%} | {r['test_macro_f1']:.4f} | "
-            f"{r['run_wall_s']:.0f} s | {r['steps']} | {r['steps_per_s']:.1f} | "
-            f"{r['samples_per_s']:,.0f} | {r['peak_rss_mib']:.0f} MiB | {r['stored_points']:,} | "
-            f"{ref_text} |"
+            f"| {r['corpus']} ({r['train_lines']:,}) | {r['model']} | {r['test_acc']:.2%} | "
+            f"{delta} | {r['test_macro_f1']:.4f} | {r['run_wall_s']:.0f} s | {r['steps']} | "
+            f"{r['samples_per_s']:,.0f} | {r['peak_rss_mib']:.0f} MiB | "
+            f"{r['stored_points']:,} | {ref_text} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -136,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=os.environ.get("NEWSDESK_DATA"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=CORPORA)
     parser.add_argument(
         "--store",
         type=Path,
@@ -159,9 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         store = f"sqlite:///{folder / 'mlflow.db'}"
         rows = []
-        for model in args.models:
-            rows.append(train_one(model, data, store, args.extra))
-            print(json.dumps(rows[-1]), flush=True)
+        vectors = data / "char_embeddings_200d.npz"
+        for corpus in args.corpora:
+            lines = CORPORA[corpus]
+            folder_c = data if lines is None else make_slice(data, folder / corpus, lines)
+            for model in args.models:
+                rows.append(train_one(model, folder_c, store, args.extra, corpus, vectors))
+                print(json.dumps(rows[-1]), flush=True)
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",

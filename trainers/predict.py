@@ -75,11 +75,24 @@ class Predictor:
         lengths = (ids != 0).sum(dim=1)
         order = torch.argsort(lengths, stable=True)
         out = torch.empty(len(ids), len(self.label_names))
-        for start in range(0, len(ids), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in self._batches(order, lengths[order], exact=margin == 0):
             keep = min(ids.shape[1], max(1, int(lengths[rows].max()) + margin))
             out[rows] = torch.softmax(self.model(ids[rows, :keep]), dim=1)
         return out
+
+    def _batches(self, order: torch.Tensor, sorted_lengths: torch.Tensor, *, exact: bool):
+        """Row indices per batch, in length order. With `exact`, a batch never mixes lengths:
+        a model that needs no padding then gets none (the LSTM's unpacked, fused path)."""
+        if not exact:
+            for start in range(0, len(order), self.batch_size):
+                yield order[start : start + self.batch_size]
+            return
+        _, counts = torch.unique_consecutive(sorted_lengths, return_counts=True)
+        start = 0
+        for count in counts.tolist():
+            for offset in range(0, count, self.batch_size):
+                yield order[start + offset : start + min(count, offset + self.batch_size)]
+            start += count
 
     def predict_frame(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: label, label_id, probability, and prob_<label> for every class."""

@@ -8,6 +8,7 @@ sent again after an ambiguous failure is recognised by MLflow's store, which ded
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -34,9 +35,19 @@ _PERMANENT_CODES = frozenset(
 )
 
 
+# File errors of a local artifact store that waiting does not fix (a file where a folder
+# should be, no permission, a read-only disk); a full disk (ENOSPC) is retried.
+_PERMANENT_ERRNOS = frozenset(
+    {errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS}
+)
+
+
 def is_permanent(exc: BaseException) -> bool:
-    """True when retrying cannot help: the store understood the request and said no."""
-    return isinstance(exc, MlflowException) and exc.error_code in _PERMANENT_CODES
+    """True when retrying cannot help: the store understood the request and said no, or the
+    local artifact folder cannot take the file."""
+    if isinstance(exc, MlflowException):
+        return exc.error_code in _PERMANENT_CODES
+    return isinstance(exc, OSError) and exc.errno in _PERMANENT_ERRNOS
 
 
 @dataclass(frozen=True)
