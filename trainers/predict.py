@@ -13,6 +13,7 @@ from torch import nn
 from trainers.checkpoint import load_checkpoint
 from trainers.data.tokenizers import make_tokenizer
 from trainers.data.vocab import Vocab
+from trainers.models.frame import prediction_frame
 from trainers.models.linear import NAME as LINEAR
 from trainers.models.linear import LinearClassifier
 from trainers.models.registry import build_model, config_from_dict
@@ -97,21 +98,6 @@ class Predictor:
     def predict_frame(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: label, label_id, probability, and prob_<label> for every class."""
         return prediction_frame(self.predict_proba(texts), self.label_names)
-
-
-def prediction_frame(proba: np.ndarray, label_names: list[str]) -> pd.DataFrame:
-    """What every model predicts: label, label_id, probability, prob_<label> per class."""
-    best = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
-    frame = pd.DataFrame(
-        {
-            "label": [label_names[i] for i in best],
-            "label_id": best.astype("int64"),
-            "probability": proba[np.arange(len(best)), best].astype("float64"),
-        }
-    )
-    for i, name in enumerate(label_names):
-        frame[f"prob_{name}"] = proba[:, i].astype("float64")
-    return frame
 
 
 def load_predictor(checkpoint_path: str):

@@ -29,6 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from trainers.data.tokenizers import make_tokenizer
+from trainers.models.frame import prediction_frame
 
 NAME = "linear"
 # Temperatures tried when fitting the softmax on dev scores (log-spaced; SVM scores are O(1)).
@@ -109,8 +110,6 @@ class LinearClassifier:
 
     def predict_frame(self, texts: Sequence[str]) -> pd.DataFrame:
         """The same columns as the neural models' `Predictor.predict_frame`."""
-        from trainers.predict import prediction_frame
-
         return prediction_frame(self.predict_proba(texts), self.label_names)
 
     # ----- checkpoint -------------------------------------------------------------------------
