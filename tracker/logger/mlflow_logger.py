@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
@@ -371,28 +371,35 @@ class TrainingLogger:
             shutil.copy2(source, folder / source.name)
         self._wal.write(artifact_line(folder, artifact_path))
 
+    @contextlib.contextmanager
+    def _new_artifact(self, artifact_file: str) -> Iterator[Path]:
+        """A path to write `artifact_file` to: straight into a staged folder of the run's log
+        (no second copy), or, after `close`, a temporary file uploaded at once."""
+        artifact_file = validate_artifact_path(artifact_file)
+        name, parent = Path(artifact_file).name, _parent_or_none(artifact_file)
+        if self._closed:
+            self._refuse_in_forked_child()
+            with tempfile.TemporaryDirectory() as tmp:
+                yield Path(tmp) / name
+                self.client.log_artifact(self.run_id, str(Path(tmp) / name), parent)
+            return
+        folder = self._wal.stage()
+        yield folder / name
+        self._wal.write(artifact_line(folder, parent))
+
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         """Save a matplotlib figure as `artifact_file` (its extension picks the format)."""
-        artifact_file = validate_artifact_path(artifact_file)
-        with tempfile.TemporaryDirectory() as tmp:
-            target = Path(tmp) / Path(artifact_file).name
+        with self._new_artifact(artifact_file) as target:
             figure.savefig(target)
-            self.log_artifact(target, _parent_or_none(artifact_file))
 
     def log_dict(self, dictionary: Mapping[str, Any], artifact_file: str) -> None:
         """Write `dictionary` as JSON (YAML for .yaml/.yml, as MLflow does), non-ASCII text
         left readable in the UI."""
-        artifact_file = validate_artifact_path(artifact_file)
-        with tempfile.TemporaryDirectory() as tmp:
-            target = Path(tmp) / Path(artifact_file).name
-            with target.open("w", encoding="utf-8") as fh:
-                if target.suffix in (".yaml", ".yml"):
-                    yaml.safe_dump(
-                        dict(dictionary), fh, indent=2, allow_unicode=True, sort_keys=False
-                    )
-                else:
-                    json.dump(dictionary, fh, ensure_ascii=False, indent=2, default=str)
-            self.log_artifact(target, _parent_or_none(artifact_file))
+        with self._new_artifact(artifact_file) as target, target.open("w", encoding="utf-8") as fh:
+            if target.suffix in (".yaml", ".yml"):
+                yaml.safe_dump(dict(dictionary), fh, indent=2, allow_unicode=True, sort_keys=False)
+            else:
+                json.dump(dictionary, fh, ensure_ascii=False, indent=2, default=str)
 
     def log_model(self, model: Any, name: str, **kwargs: Any) -> str | None:
         """Log checkpoint `model` as a pyfunc model of this run; returns the model URI.
