@@ -12,7 +12,7 @@ from typing import Literal
 
 from tracker import schema
 
-TokenizerName = Literal["char", "word"]
+TokenizerName = Literal["char", "word", "char+word"]
 BadLinePolicy = Literal["error", "skip"]
 MONITORS = schema.VAL_METRICS
 
@@ -49,6 +49,7 @@ class TrainConfig:
     max_steps: int | None = None
     batch_size: int = 128
     lr: float = 1e-3
+    sparse_lr: float | None = None  # sparse embedding tables (FastText's); None: `lr`
     lr_decay: Literal["none", "linear"] = "none"
     clip_grad_norm: float = 5.0
     # None: derived from the step budget (`resolve_schedule`): about `evaluations` per run.
@@ -69,8 +70,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot train, before any run exists (`--set train.lr=nan`)."""
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"train.lr must be a positive finite number, got {self.lr}")
+        for name in ("lr", "sparse_lr"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"train.{name} must be a positive finite number, got {value}")
         if min(self.batch_size, self.eval_every or 1, self.epochs, self.eval_batch_size) < 1:
             raise ValueError(
                 "train.batch_size, eval_every, eval_batch_size and epochs must be >= 1"
@@ -102,11 +105,41 @@ class TrainConfig:
 # what `newsdesk train` uses out of the box and what the THUCNews benchmark measures; each
 # keeps its model within about five minutes on two CPU cores for 45,000 headlines.
 MODEL_TRAIN_DEFAULTS: dict[str, dict[str, object]] = {
-    "fasttext": {"epochs": 5, "lr": 2e-3, "lr_decay": "linear", "min_steps": 1000},
+    # The sparse n-gram table learns faster than the dense layer: at 2e-2 FastText reached
+    # 90.4-90.7 % over three seeds, at 1e-2 90.2-90.4 %, at Adam's 2e-3 89.4 % (chars only).
+    "fasttext": {
+        "epochs": 5,
+        "lr": 2e-3,
+        "sparse_lr": 2e-2,
+        "lr_decay": "linear",
+        "min_steps": 1000,
+    },
     "textcnn": {"epochs": 5, "lr": 2e-3, "lr_decay": "linear", "min_steps": 1000},
-    # Fewer evaluations: each one runs the LSTM over the whole dev split.
-    "lstm": {"epochs": 4, "lr": 3e-3, "lr_decay": "linear", "min_steps": 1000, "evaluations": 7},
+    # Fewer evaluations: each one runs the LSTM over the whole dev split. Two epochs: its
+    # n-gram bag (sparse, at 1e-2) has learned the topic words by then.
+    "lstm": {
+        "epochs": 2,
+        "lr": 3e-3,
+        "sparse_lr": 1e-2,
+        "lr_decay": "linear",
+        "min_steps": 700,
+        "evaluations": 7,
+    },
 }
+
+
+# Per-model data defaults, under `--tokenizer` and `--set data.*`. FastText's bag of n-grams
+# gains from jieba's words beside the characters (89.4 % -> 90.5 % on THUCNews-45k), and so
+# does the LSTM's bag; the linear baseline stays on characters (the bar the issue names).
+MODEL_DATA_DEFAULTS: dict[str, dict[str, object]] = {
+    "fasttext": {"tokenizer": "char+word"},
+    "lstm": {"tokenizer": "char+word"},
+}
+
+
+def data_config_for(model: str, given: dict[str, object] | None = None) -> DataConfig:
+    """The model's data defaults under the settings the user gave."""
+    return DataConfig(**{**MODEL_DATA_DEFAULTS.get(model, {}), **(given or {})})
 
 
 def resolve_schedule(config: TrainConfig, n_train: int) -> TrainConfig:

@@ -58,8 +58,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizers(model: nn.Module, lr: float) -> tuple[list[torch.optim.Optimizer], list]:
-    """Adam for dense parameters, SparseAdam (lazy Adam) for sparse embedding tables.
+def make_optimizers(
+    model: nn.Module, lr: float, sparse_lr: float | None = None
+) -> tuple[list[torch.optim.Optimizer], list]:
+    """Adam for dense parameters, SparseAdam (lazy Adam) at `sparse_lr` (default `lr`) for
+    sparse embedding tables: a table row is updated only in the steps whose batch holds its
+    token, far less often than a dense weight, so it may take larger steps.
 
     Returns the optimizers and the dense parameters (the ones gradient clipping applies to).
     """
@@ -72,7 +76,7 @@ def make_optimizers(model: nn.Module, lr: float) -> tuple[list[torch.optim.Optim
     sparse = [p for p in model.parameters() if p.requires_grad and id(p) in sparse_ids]
     optimizers: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=lr)]
     if sparse:
-        optimizers.append(torch.optim.SparseAdam(sparse, lr=lr))
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=sparse_lr or lr))
     return optimizers, dense
 
 
@@ -132,7 +136,7 @@ def build_parts(
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    optimizers, dense = make_optimizers(model, config.lr)
+    optimizers, dense = make_optimizers(model, config.lr, config.sparse_lr)
     schedulers = []
     if config.lr_decay == "linear":
         schedulers = [

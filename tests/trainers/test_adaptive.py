@@ -72,7 +72,18 @@ def test_the_derived_values_are_logged_as_the_run_s_params(thucnews_slice, store
     assert params["train.min_steps"] == "1000"
     assert params["train.epochs"] == "200"  # 640 lines: 5 steps per epoch, 1,000 steps
     assert params["train.eval_every"] == "5" and params["train.patience"] == "50"
-    assert 20 <= int(params["data.pad_size"]) <= 32
+    # FastText's per-model defaults: characters and words, the sparse table at its own rate.
+    assert params["data.tokenizer"] == "char+word" and params["train.sparse_lr"] == "0.02"
+    assert 24 <= int(params["data.pad_size"]) <= 48  # headlines and their words
     assert float(params["data.train_tokens_p99"]) <= int(params["data.pad_size"])
     val_steps = [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")]
     assert val_steps == [5, 10, 12]  # max_steps still ends it
+
+
+def test_a_given_tokenizer_replaces_the_model_s_default(thucnews_slice, store_uri):
+    args = ["train", "--model", "fasttext", "--data", str(thucnews_slice), "--tokenizer", "char"]
+    assert main([*args, "--tracking-uri", store_uri, "--max-steps", "3", "--quiet"]) == 0
+    client = MlflowClient(tracking_uri=store_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("newsdesk").experiment_id])
+    assert run.data.params["data.tokenizer"] == "char"
+    assert int(run.data.params["data.pad_size"]) <= 32

@@ -200,3 +200,30 @@ def test_a_50_mb_line_is_tokenized_and_cached_in_memory_proportional_to_it(thucn
     assert largest < 3 * len(huge)  # the train split's tokens, sized by the tokens
     again = prepare_data(config)  # from the cache
     assert torch.equal(again.splits["train"].ids, data.splits["train"].ids)
+
+
+def test_char_word_tokens_are_the_characters_then_the_multi_character_words():
+    from trainers.data.tokenizers import make_tokenizer
+
+    text = "北京 大学生 参加 比赛"
+    tokens = make_tokenizer("char+word")(text)
+    chars = make_tokenizer("char")(text)
+    words = make_tokenizer("word")(text)
+    assert tokens[: len(chars)] == chars
+    assert tokens[len(chars) :] == [w for w in words if len(w) > 1]
+    assert len(tokens) > len(chars), "jieba found words of two or more characters"
+
+
+def test_char_word_data_holds_characters_and_words_in_one_vocabulary(thucnews_slice, tmp_path):
+    cache = tmp_path / "cache"
+    chars = prepare_data(DataConfig(data=thucnews_slice, cache_dir=cache))
+    both = prepare_data(DataConfig(data=thucnews_slice, tokenizer="char+word", cache_dir=cache))
+    assert set(chars.vocab.tokens) < set(both.vocab.tokens)
+    assert any(len(t) > 1 and not t.startswith("<") for t in both.vocab.tokens)
+    # The derived length grows with the words appended, so they are not cut off.
+    assert both.pad_size > chars.pad_size
+    first = both.splits["train"].ids[0]
+    n_chars = int((chars.splits["train"].ids[0] != 0).sum())
+    assert [both.vocab.tokens[i] for i in first[:n_chars]] == [
+        chars.vocab.tokens[i] for i in chars.splits["train"].ids[0][:n_chars]
+    ]

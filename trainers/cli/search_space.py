@@ -51,7 +51,7 @@ DEFAULT_SPACES: dict[str, tuple[Dimension, ...]] = {
     "fasttext": (
         Dimension("train.lr", 5e-4, 1e-2, log=True),
         Dimension("model.dropout", 0.0, 0.6),
-        Dimension("model.hidden_size", choices=(128, 256, 512)),
+        Dimension("model.hidden_size", choices=(0, 128, 256)),
         Dimension("train.epochs", 2, 8),
     ),
     "textcnn": (

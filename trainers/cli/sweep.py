@@ -254,7 +254,8 @@ class _Worker:
         trial_args = copy.copy(args)
         trial_args.set = [*(args.set or []), *(f"{k}={v}" for k, v in values.items())]
         try:
-            data_config, train_configs, model_configs = _configs(trial_args, [args.model])
+            data_configs, train_configs, model_configs = _configs(trial_args, [args.model])
+            data_config = data_configs[args.model]
         except ValueError as exc:  # a space value a config refuses: a usage error
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise UsageError(f"trial {trial.number}: {exc}") from None
@@ -328,7 +329,7 @@ def run_worker_process(args: argparse.Namespace) -> int:
     index = int(os.environ[WORKER_ENV])
     study = open_study(args, seed=args.seed_value + index)
     space = _space(args)
-    data_config, _, _ = _configs(args, [args.model])
+    data_config = _configs(args, [args.model])[0][args.model]
     prepared = _prepare(data_config, None)
     _Worker(args, study, os.environ[PARENT_ENV], space, prepared).run()
     return 0
@@ -366,7 +367,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     if args.trials < 1 or args.jobs < 1:
         raise UsageError("--trials and --jobs must be at least 1")
     space = _space(args)
-    data_config, _, _ = _configs(args, [args.model])  # bad --set values fail here, first
+    # Bad --set values fail here, first.
+    data_config = _configs(args, [args.model])[0][args.model]
     check_write_access(args.tracking_uri, args.experiment)
     study = open_study(args, seed=args.seed_value)
     for values in args.enqueued:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import get_args
 
 from tracker import schema
 from tracker.logger.system_metrics import DEFAULT_INTERVAL_S as SYSTEM_METRICS_INTERVAL_S
@@ -19,7 +20,13 @@ from trainers.cli.options import (
     command_name,
     dashboard_hint,
 )
-from trainers.config import MODEL_TRAIN_DEFAULTS, DataConfig, TrainConfig
+from trainers.config import (
+    MODEL_DATA_DEFAULTS,
+    MODEL_TRAIN_DEFAULTS,
+    DataConfig,
+    TokenizerName,
+    TrainConfig,
+)
 
 # Mirrors trainers.distributed.DEFAULT_TIMEOUT_S, which imports torch (this module must not).
 DEFAULT_TIMEOUT_S = 300.0
@@ -119,6 +126,11 @@ def _epoch_defaults() -> str:
     return f"passes over the training data (default: per model, {per_model})"
 
 
+def _tokenizer_defaults(default: str) -> str:
+    special = [f"{m} {d['tokenizer']}" for m, d in MODEL_DATA_DEFAULTS.items() if "tokenizer" in d]
+    return f"{default}; {', '.join(special)}" if special else default
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     data, train = DataConfig(), TrainConfig()
     parser.add_argument(
@@ -128,9 +140,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tokenizer",
-        choices=["char", "word"],
+        choices=get_args(TokenizerName),
         default=None,
-        help=f"characters, or words via jieba (default: {data.tokenizer})",
+        help="characters, words via jieba, or the characters followed by the words "
+        f"(default: {_tokenizer_defaults(data.tokenizer)})",
     )
     parser.add_argument(
         "--embeddings",

@@ -21,7 +21,7 @@ from trainers.cli.errors import UsageError
 from trainers.cli.launcher import announce_run
 from trainers.cli.overrides import parse_assignments, typed_overrides
 from trainers.cli.wiring import new_checkpointer, open_logger, report_interruption
-from trainers.config import DataConfig, TrainConfig, train_config_for
+from trainers.config import DataConfig, TrainConfig, data_config_for, train_config_for
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import PreparedData, prepare_data
 from trainers.distributed import DEFAULT_TIMEOUT_S, Distributed, world_size_from_environment
@@ -47,7 +47,7 @@ def _configs(args: argparse.Namespace, models: list[str]):
             if v is not None
         }
     )
-    data_config = DataConfig(**data_kwargs)
+    data_configs = {name: data_config_for(name, data_kwargs) for name in models}
     train_kwargs = typed_overrides(TrainConfig, sets["train"], "train")
     for flag in ("epochs", "max_steps", "seed", "device"):
         if getattr(args, flag) is not None:
@@ -64,7 +64,7 @@ def _configs(args: argparse.Namespace, models: list[str]):
     if unknown:
         raise UsageError(f"--set model.{sorted(unknown)[0]}: no chosen model has this setting")
     train_configs = {name: train_config_for(name, train_kwargs) for name in models}
-    return data_config, train_configs, model_configs
+    return data_configs, train_configs, model_configs
 
 
 def _join_job(args: argparse.Namespace) -> Distributed | None:
@@ -90,23 +90,25 @@ def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
     """Train the chosen models, one run each; returns (model, run id, outcome) per run, or
     nothing on the processes of a distributed job other than rank 0."""
     models = list(CONFIGS) if args.model == "all" else [args.model]
-    data_config, train_configs, model_configs = _configs(args, models)
+    data_configs, train_configs, model_configs = _configs(args, models)
     dist = _join_job(args)
     try:
         if dist is None or dist.is_main:
             # A refused password or a read-only user fails now, not after training.
             check_write_access(args.tracking_uri, args.experiment)
-        prepared = _prepare(data_config, dist)
+        prepared = _prepare_each(data_configs, dist)
         if dist is not None and not dist.is_main:
             for name in models:
                 if name == LINEAR:
                     continue  # fitted by rank 0 alone, in seconds
-                configs = (model_configs[name], data_config, train_configs[name])
-                run_training(name, *configs, prepared, NullLogger(), progress=False, dist=dist)
+                configs = (model_configs[name], data_configs[name], train_configs[name])
+                run_training(
+                    name, *configs, prepared[name], NullLogger(), progress=False, dist=dist
+                )
             return []
-        _report_skipped(prepared)
+        _report_skipped(next(iter(prepared.values())))
         return [
-            _train_one(args, name, model_configs, data_config, train_configs, prepared, dist)
+            _train_one(args, name, model_configs, data_configs, train_configs, prepared, dist)
             for name in models
         ]
     finally:
@@ -114,16 +116,27 @@ def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
             dist.close()
 
 
-def _train_one(args, name, model_configs, data_config, train_configs, prepared, dist):
-    configs = (model_configs[name], data_config, train_configs[name])
+def _prepare_each(
+    data_configs: dict[str, DataConfig], dist: Distributed | None
+) -> dict[str, PreparedData]:
+    """Each model's data; models with the same data settings share one preparation."""
+    done: dict[DataConfig, PreparedData] = {}
+    for config in data_configs.values():
+        if config not in done:
+            done[config] = _prepare(config, dist)
+    return {name: done[config] for name, config in data_configs.items()}
+
+
+def _train_one(args, name, model_configs, data_configs, train_configs, prepared, dist):
+    configs = (model_configs[name], data_configs[name], train_configs[name])
     with open_logger(args, run_name=name, tags={schema.MODEL_TAG: name}) as log:
         announce_run(log.run_id)
         if name == LINEAR:
             from trainers.linear_run import run_linear
 
-            outcome = run_linear(model_configs[name], data_config, prepared, log)
+            outcome = run_linear(model_configs[name], data_configs[name], prepared[name], log)
         else:
-            outcome = _train_neural(args, name, log, configs, prepared, dist)
+            outcome = _train_neural(args, name, log, configs, prepared[name], dist)
     return _report(name, log.run_id, outcome)
 
 

@@ -1,26 +1,36 @@
-"""A 2-layer bidirectional LSTM classifier, max-pooled over time or from the last states."""
+"""A bidirectional LSTM classifier, max-pooled over time or from the last states, with a bag
+of hashed n-grams beside it (`bag_dim`; 0 leaves the plain LSTM)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from trainers.models.embedding import token_embedding
+from trainers.models.ngram_bag import NgramBag
 
 
 @dataclass(frozen=True)
 class LSTMConfig:
     embed_dim: int = 200
     hidden_size: int = 128
-    num_layers: int = 2
+    # One layer: with the bag beside it, a second layer added 0.1 point for twice the time.
+    num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3  # between LSTM layers and before the classifier
     embed_dropout: float = 0.2
     pooling: Literal["max", "last"] = "max"
+    # The n-gram bag's width (0: none). On THUCNews-45k it took the LSTM from 88.1 % in 246 s
+    # to about 90 % in two epochs; on 1,000 lines it keeps it near the linear model.
+    bag_dim: int = 100
+    bag_buckets: int = 200_000
+
+    # What a checkpoint written before a setting existed meant by its absence.
+    ABSENT: ClassVar[dict[str, object]] = {"bag_dim": 0}
 
 
 class LSTMClassifier(nn.Module):
@@ -45,7 +55,10 @@ class LSTMClassifier(nn.Module):
         directions = 2 if config.bidirectional else 1
         self.dropout = nn.Dropout(config.dropout)
         self.embed_dropout = nn.Dropout(config.embed_dropout)
-        self.fc = nn.Linear(config.hidden_size * directions, num_classes)
+        self.bag = (
+            NgramBag(vocab_size, config.bag_dim, config.bag_buckets) if config.bag_dim else None
+        )
+        self.fc = nn.Linear(config.hidden_size * directions + config.bag_dim, num_classes)
 
     @property
     def trailing_pad_needed(self) -> int:
@@ -72,4 +85,6 @@ class LSTMClassifier(nn.Module):
             pad = (ids == 0).unsqueeze(-1)
             features = out.masked_fill(pad, float("-inf")).amax(dim=1)
             features = torch.nan_to_num(features, neginf=0.0)  # all-pad rows
+        if self.bag is not None:
+            features = torch.cat([features, self.bag(ids)], dim=1)
         return self.fc(self.dropout(features))

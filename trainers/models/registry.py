@@ -55,7 +55,8 @@ def build_model(
 
 
 def config_from_dict(name: str, values: Mapping[str, Any]):
-    """Rebuild a config stored in a checkpoint (lists come back as tuples)."""
+    """Rebuild a config stored in a checkpoint (lists come back as tuples). A setting the
+    checkpoint predates takes the value its absence meant (`ABSENT`), not today's default."""
     config_cls, _ = MODELS[name]
     typed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return config_cls(**typed)
+    return config_cls(**{**getattr(config_cls, "ABSENT", {}), **typed})

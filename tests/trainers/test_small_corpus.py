@@ -1,0 +1,70 @@
+"""Default settings on a 1,000-line corpus: every neural model ends within 3 points of the
+linear baseline trained on the same split (issue 15). The slice is the benchmark's: the
+first 1,000 training lines (the file is shuffled), the first 1,000 dev lines and every 5th
+test line (the file is sorted by topic), 2,000 lines of all ten topics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tracker import schema
+from trainers.cli import main
+
+MARGIN = 0.03
+WITH_VECTORS = ("textcnn", "lstm")  # as `make bench`: FastText learns its table from scratch
+
+
+def bench_slice(source: Path, target: Path, train_lines: int) -> Path:
+    target.mkdir(parents=True)
+    (target / "class.txt").write_bytes((source / "class.txt").read_bytes())
+    picks = {"train": (train_lines, 1), "dev": (1000, 1), "test": (2000, 5)}
+    for split, (count, every) in picks.items():
+        lines = (source / f"{split}.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+        (target / f"{split}.txt").write_text("".join(lines[::every][:count]), encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def small_corpus_accuracy(thucnews_dir, tmp_path_factory) -> dict[str, float]:
+    folder = bench_slice(thucnews_dir, tmp_path_factory.mktemp("s") / "1k", 1000)
+    store = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    vectors = thucnews_dir / "char_embeddings_200d.npz"
+    for model in ("linear", "fasttext", "textcnn", "lstm"):
+        argv = ["train", "--model", model, "--data", str(folder), "--tracking-uri", store]
+        argv += ["--experiment", "small", "--quiet", "--no-system-metrics"]
+        if model in WITH_VECTORS:
+            argv += ["--embeddings", str(vectors)]
+        assert main(argv) == 0, model
+    client = MlflowClient(tracking_uri=store)
+    runs = client.search_runs([client.get_experiment_by_name("small").experiment_id])
+    assert {int(r.data.params["data.train_size"]) for r in runs} == {1000}
+    return {r.data.tags[schema.MODEL_TAG]: r.data.metrics[schema.TEST_ACC] for r in runs}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "fasttext",
+        "textcnn",
+        # Known to fail, kept visible: strict, so it must be removed once the LSTM gets there.
+        pytest.param(
+            "lstm",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="issue 15 open: the LSTM ends 5-9 points below linear on 1,000 lines "
+                "(74 % with train.lr=1e-3, which costs half a point on 45,000 lines)",
+            ),
+        ),
+    ],
+)
+def test_each_model_ends_within_3_points_of_the_linear_model_on_1000_lines(
+    small_corpus_accuracy, model
+):
+    linear = small_corpus_accuracy["linear"]
+    assert linear > 0.7, f"the linear bar itself trained ({linear:.2%})"
+    assert small_corpus_accuracy[model] >= linear - MARGIN, (
+        f"{model} {small_corpus_accuracy[model]:.2%} against linear {linear:.2%}"
+    )
