@@ -185,3 +185,14 @@ def test_version(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.strip() == f"newsdesk {metadata.version('newsdesk')}"
+
+
+def test_set_reads_a_folder_setting_as_a_path():
+    """`--set data.cache_dir=DIR` once reached the pipeline as a string and failed there."""
+    from pathlib import Path
+
+    from trainers.cli.overrides import typed_overrides
+    from trainers.config import DataConfig
+
+    values = typed_overrides(DataConfig, {"cache_dir": "/tmp/x", "embeddings": "none"}, "data")
+    assert values == {"cache_dir": Path("/tmp/x"), "embeddings": None}

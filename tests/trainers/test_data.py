@@ -202,16 +202,43 @@ def test_a_50_mb_line_is_tokenized_and_cached_in_memory_proportional_to_it(thucn
     assert torch.equal(again.splits["train"].ids, data.splits["train"].ids)
 
 
-def test_char_word_tokens_are_the_characters_then_the_multi_character_words():
+def test_char_word_tokens_are_the_characters_then_the_multi_character_words(tmp_path):
+    from trainers.data.jieba_dict import compact_segmenter
     from trainers.data.tokenizers import make_tokenizer
 
     text = "北京 大学生 参加 比赛"
-    tokens = make_tokenizer("char+word")(text)
+    tokens = make_tokenizer("char+word", tmp_path)(text)
     chars = make_tokenizer("char")(text)
-    words = make_tokenizer("word")(text)
+    words = compact_segmenter(tmp_path).lcut(text)
     assert tokens[: len(chars)] == chars
-    assert tokens[len(chars) :] == [w for w in words if len(w) > 1]
+    assert tokens[len(chars) :] == [w for w in words if len(w) > 1 and not w.isspace()]
     assert len(tokens) > len(chars), "jieba found words of two or more characters"
+
+
+def test_compact_jieba_dictionary_holds_the_most_frequent_words_and_is_written_once(tmp_path):
+    import jieba
+
+    from trainers.data.jieba_dict import COMPACT_WORDS, compact_dictionary
+
+    path = compact_dictionary(tmp_path)
+    rows = [line.split(" ") for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == COMPACT_WORDS
+    freqs = [int(r[1]) for r in rows]
+    assert freqs == sorted(freqs, reverse=True)
+    full = (Path(jieba.__file__).parent / "dict.txt").read_text(encoding="utf-8").splitlines()
+    least_kept = freqs[-1]
+    assert sum(int(line.split(" ")[1]) > least_kept for line in full) < COMPACT_WORDS
+    written = path.stat().st_mtime_ns
+    assert compact_dictionary(tmp_path) == path and path.stat().st_mtime_ns == written
+
+
+def test_compact_jieba_dictionary_falls_back_to_the_temporary_folder_when_unwritable(tmp_path):
+    from trainers.data.jieba_dict import compact_dictionary
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")  # unwritable, even for root
+    path = compact_dictionary(blocker / "cache")
+    assert path.exists() and blocker not in path.parents
 
 
 def test_char_word_data_holds_characters_and_words_in_one_vocabulary(thucnews_slice, tmp_path):

@@ -50,5 +50,6 @@ def test_textcnn_inference_in_one_product_equals_its_convolutions():
         fast = model(ids)
         x = model.embedding(ids).transpose(1, 2)
         pooled = [torch.relu(conv(x)).amax(dim=2) for conv in model.convs]
-        slow = model.fc(torch.cat(pooled, dim=1))
+        assert model.bag is not None  # the default: the n-gram bag beside the convolutions
+        slow = model.fc(torch.cat([*pooled, model.bag(ids)], dim=1))
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)

@@ -6,6 +6,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 SECTIONS = ("model", "train", "data")
@@ -48,7 +49,7 @@ def _convert(raw: str, annotation: Any, default: Any, where: str) -> Any:
             if raw.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(raw)
-        if target in (int, float, str):
+        if target in (int, float, str, Path):
             return target(raw)
         return type(default)(raw) if default is not None else raw
     except ValueError:

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainers.data.cache_dir import default_cache_dir
+
+__all__ = ["cache_key", "cached_tensor", "cached_tokens", "default_cache_dir"]
+
 SEP = "\x1f"  # between the tokens of one text
 ROW_SEP = "\x1e"  # between texts
-CACHE_VERSION = "2"
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("NEWSDESK_CACHE", Path.home() / ".cache" / "newsdesk"))
+CACHE_VERSION = "3"  # 3: char+word segments with the compact jieba dictionary
 
 
 def cache_key(*parts: str) -> str:

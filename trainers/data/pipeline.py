@@ -47,7 +47,7 @@ def prepare_data(config: DataConfig) -> PreparedData:
     started = time.perf_counter()
     corpus = load_corpus(config.data, config.on_bad_line)
     cache_dir = config.cache_dir or default_cache_dir()
-    tokenize = make_tokenizer(config.tokenizer)
+    tokenize = make_tokenizer(config.tokenizer, cache_dir)
     docs = {
         name: cached_tokens(
             cache_dir,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
 from trainers.config import TokenizerName
+from trainers.data.cache_dir import default_cache_dir
+from trainers.data.jieba_dict import compact_segmenter
 
 
 class Tokenizer(Protocol):
@@ -22,15 +25,19 @@ class CharTokenizer:
 
 
 class WordTokenizer:
-    """jieba word segmentation, with its own `jieba.Tokenizer` (no shared global dictionary)."""
+    """jieba word segmentation, with its own `jieba.Tokenizer` (no shared global dictionary):
+    jieba's full dictionary, or the compact one (`trainers.data.jieba_dict`) under
+    `compact_cache`."""
 
     name = "word"
 
-    def __init__(self) -> None:
+    def __init__(self, compact_cache: Path | None = None) -> None:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
-        self._jieba = jieba.Tokenizer()
+        self._jieba = (
+            jieba.Tokenizer() if compact_cache is None else compact_segmenter(compact_cache)
+        )
 
     def __call__(self, text: str) -> list[str]:
         return [w for w in self._jieba.lcut(text) if not w.isspace()]
@@ -41,13 +48,16 @@ class CharWordTokenizer:
     words are the characters again). One sequence and one vocabulary, so every model, the
     checkpoint and `predict` take it unchanged: FastText's bag and TextCNN's windows see
     words next to characters (on THUCNews-45k the words lift FastText from 89.4 % to about
-    90.5 %), and characters still cover the words jieba never saw in training."""
+    90.5 %), and characters still cover the words jieba never saw in training.
+
+    Segmented with jieba's compact dictionary, which loads ten times faster than the full one
+    for the same accuracy (see `trainers.data.jieba_dict`)."""
 
     name = "char+word"
 
-    def __init__(self) -> None:
+    def __init__(self, cache_dir: Path | None = None) -> None:
         self._chars = CharTokenizer()
-        self._words = WordTokenizer()
+        self._words = WordTokenizer(compact_cache=cache_dir or default_cache_dir())
 
     def __call__(self, text: str) -> list[str]:
         return self._chars(text) + [w for w in self._words(text) if len(w) > 1]
@@ -56,11 +66,12 @@ class CharWordTokenizer:
 TOKENIZERS = ("char", "word", "char+word")
 
 
-def make_tokenizer(name: TokenizerName) -> Tokenizer:
+def make_tokenizer(name: TokenizerName, cache_dir: Path | None = None) -> Tokenizer:
+    """`cache_dir`: where the compact jieba dictionary is kept (newsdesk's cache by default)."""
     if name == "char":
         return CharTokenizer()
     if name == "word":
         return WordTokenizer()
     if name == "char+word":
-        return CharWordTokenizer()
+        return CharWordTokenizer(cache_dir)
     raise ValueError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")

@@ -11,13 +11,15 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from trainers.models.embedding import token_embedding
-from trainers.models.ngram_bag import NgramBag
+from trainers.models.ngram_bag import NgramBag, drop_branch
 
 
 @dataclass(frozen=True)
 class LSTMConfig:
     embed_dim: int = 200
-    hidden_size: int = 128
+    # 64: on THUCNews-45k 90.3 % as at 128 (the bag carries most of it), in 88 s of training
+    # instead of 120, and 0.8 s instead of 1.7 s to predict 10,000 headlines.
+    hidden_size: int = 64
     # One layer: with the bag beside it, a second layer added 0.1 point for twice the time.
     num_layers: int = 1
     bidirectional: bool = True
@@ -28,9 +30,17 @@ class LSTMConfig:
     # to about 90 % in two epochs; on 1,000 lines it keeps it near the linear model.
     bag_dim: int = 100
     bag_buckets: int = 200_000
+    # The share of training examples whose LSTM features are dropped, leaving the bag alone.
+    branch_dropout: float = 0.0
+    # The token table updated sparsely (see `token_embedding`).
+    sparse_embedding: bool = False
 
     # What a checkpoint written before a setting existed meant by its absence.
-    ABSENT: ClassVar[dict[str, object]] = {"bag_dim": 0}
+    ABSENT: ClassVar[dict[str, object]] = {
+        "bag_dim": 0,
+        "branch_dropout": 0.0,
+        "sparse_embedding": False,
+    }
 
 
 class LSTMClassifier(nn.Module):
@@ -43,7 +53,9 @@ class LSTMClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        self.embedding = token_embedding(vocab_size, config.embed_dim, pretrained)
+        self.embedding = token_embedding(
+            vocab_size, config.embed_dim, pretrained, config.sparse_embedding
+        )
         self.lstm = nn.LSTM(
             config.embed_dim,
             config.hidden_size,
@@ -86,5 +98,6 @@ class LSTMClassifier(nn.Module):
             features = out.masked_fill(pad, float("-inf")).amax(dim=1)
             features = torch.nan_to_num(features, neginf=0.0)  # all-pad rows
         if self.bag is not None:
+            features = drop_branch(features, self.config.branch_dropout, self.training)
             features = torch.cat([features, self.bag(ids)], dim=1)
         return self.fc(self.dropout(features))

@@ -50,3 +50,15 @@ class NgramBag(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.table(ngram_ids(ids, self.vocab_size, self.buckets, ngrams=2))
+
+
+def drop_branch(features: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Zero a whole branch's features (the LSTM's or the convolutions') for a random share
+    `p` of the examples while training, scaled like dropout. The bag beside it must then
+    classify those examples alone: on a small corpus the sequence branch memorises the
+    training texts within a few hundred steps, after which the bag, which generalises
+    better there, no longer receives a gradient."""
+    if not training or p <= 0:
+        return features
+    keep = torch.rand(features.shape[0], 1, device=features.device) >= p
+    return features * keep / (1 - p)

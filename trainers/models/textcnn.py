@@ -1,21 +1,43 @@
-"""TextCNN (Kim 2014): convolutions of widths 2, 3, 4 over embeddings, max-pooled over time."""
+"""TextCNN (Kim 2014): convolutions of widths 2, 3, 4 over embeddings, max-pooled over time,
+with a bag of hashed n-grams beside them (`bag_dim`; 0 leaves the plain TextCNN)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from trainers.models.embedding import token_embedding
+from trainers.models.ngram_bag import NgramBag, drop_branch
 
 
 @dataclass(frozen=True)
 class TextCNNConfig:
     embed_dim: int = 200
     filter_sizes: tuple[int, ...] = (2, 3, 4)
-    num_filters: int = 256
+    # 128: with the bag beside them, 256 filters added 0.1-0.2 point for 40 % more time.
+    num_filters: int = 128
     dropout: float = 0.5
+    # The n-gram bag beside the convolutions (0: none), as in the LSTM: on THUCNews-45k it
+    # took TextCNN from 88.6 % (characters, 5 epochs) to 90.0-90.3 % in 3 epochs.
+    bag_dim: int = 100
+    bag_buckets: int = 200_000
+    # The share of training examples whose convolution features are dropped, so that the bag
+    # learns to classify alone (`drop_branch`): 5,000 lines 84.1 % (linear 85.1 %), and on
+    # 45,000 90.1 % as without it.
+    branch_dropout: float = 0.5
+    # The token table updated sparsely (see `token_embedding`): half the step time with the
+    # 50,000 characters and words.
+    sparse_embedding: bool = True
+
+    # What a checkpoint written before a setting existed meant by its absence.
+    ABSENT: ClassVar[dict[str, object]] = {
+        "bag_dim": 0,
+        "branch_dropout": 0.0,
+        "sparse_embedding": False,
+    }
 
 
 # Entries of the inference token table (`TextCNN._token_table`): 64 M floats, 256 MiB.
@@ -32,12 +54,19 @@ class TextCNN(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        self.embedding = token_embedding(vocab_size, config.embed_dim, pretrained)
+        self.embedding = token_embedding(
+            vocab_size, config.embed_dim, pretrained, config.sparse_embedding
+        )
         self.convs = nn.ModuleList(
             nn.Conv1d(config.embed_dim, config.num_filters, k) for k in config.filter_sizes
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.fc = nn.Linear(config.num_filters * len(config.filter_sizes), num_classes)
+        self.bag = (
+            NgramBag(vocab_size, config.bag_dim, config.bag_buckets) if config.bag_dim else None
+        )
+        self.fc = nn.Linear(
+            config.num_filters * len(config.filter_sizes) + config.bag_dim, num_classes
+        )
         self._table: torch.Tensor | None = None
         self._table_key: tuple | None = None
         self._weights: torch.Tensor | None = None
@@ -56,6 +85,11 @@ class TextCNN(nn.Module):
             pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
         else:
             pooled = self._pooled_from_table(ids)
+        if self.bag is not None:
+            pooled = [
+                drop_branch(torch.cat(pooled, dim=1), self.config.branch_dropout, self.training)
+            ]
+            pooled.append(self.bag(ids))
         return self.fc(self.dropout(torch.cat(pooled, dim=1)))
 
     def _token_table(self) -> torch.Tensor | None:
