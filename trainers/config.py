@@ -123,10 +123,11 @@ MODEL_TRAIN_DEFAULTS: dict[str, dict[str, object]] = {
         "lr_decay": "linear",
         "min_steps": 1000,
     },
-    # Fewer evaluations: each one runs the LSTM over the whole dev split. Two epochs: its
-    # n-gram bag (sparse, at 1e-2) has learned the topic words by then.
+    # Fewer evaluations: each one runs the LSTM over the whole dev split. Three epochs: with
+    # branch dropout (half the examples classified by the bag alone) it needs one more than
+    # without (90.3 % on THUCNews-45k; 89.6 % after two).
     "lstm": {
-        "epochs": 2,
+        "epochs": 3,
         "lr": 3e-3,
         "sparse_lr": 1e-2,
         "lr_decay": "linear",

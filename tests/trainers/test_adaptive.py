@@ -20,8 +20,8 @@ def test_a_small_corpus_gets_enough_steps_and_a_large_one_keeps_its_epochs():
     large = resolve_schedule(train_config_for("fasttext"), 45_000)  # 352 steps per epoch
     assert large.epochs == 5 and large.eval_every == 88 and large.patience == 880
     lstm = resolve_schedule(train_config_for("lstm"), 45_000)
-    # 2 epochs of 352 steps reach its 700; 7 evaluations (few passes over the dev split).
-    assert lstm.epochs == 2 and lstm.eval_every == 100 and lstm.patience == 1000
+    # 3 epochs of 352 steps pass its 700; 7 evaluations (few passes over the dev split).
+    assert lstm.epochs == 3 and lstm.eval_every == 150 and lstm.patience == 1500
     # What the user sets stays: epochs given are the budget; eval_every and patience kept.
     mine = resolve_schedule(train_config_for("fasttext", {"epochs": 2, "eval_every": 3}), 1000)
     assert (mine.epochs, mine.eval_every) == (2, 3)

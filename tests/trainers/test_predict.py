@@ -53,3 +53,25 @@ def test_textcnn_inference_in_one_product_equals_its_convolutions():
         assert model.bag is not None  # the default: the n-gram bag beside the convolutions
         slow = model.fc(torch.cat([*pooled, model.bag(ids)], dim=1))
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["fasttext", "textcnn", "lstm"])
+def test_inference_with_the_bag_folded_into_the_classifier_gives_the_training_scores(name):
+    """Without a gradient the n-gram bag is read through a table folded into the classifier
+    (`FoldedTable`); with one, through the bag and the classifier as trained. Same scores."""
+    torch.manual_seed(0)
+    vocab = Vocab((PAD, UNK, *CHARS))
+    model = build_model(name, make_config(name), len(vocab), 4).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    ids = torch.tensor([vocab.encode(list(t), 32) for t in _texts(200, seed=1)])
+    with torch.no_grad():
+        folded = model(ids)
+    with torch.enable_grad():
+        trained = model(ids).detach()
+    torch.testing.assert_close(folded, trained, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # a changed weight (an optimizer step) refolds the table
+        model.state_dict()[next(k for k in model.state_dict() if "fc" in k)].mul_(2)
+        again = model(ids)
+    with torch.enable_grad():
+        torch.testing.assert_close(again, model(ids).detach(), rtol=1e-4, atol=1e-4)

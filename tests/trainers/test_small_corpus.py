@@ -46,20 +46,7 @@ def small_corpus_accuracy(thucnews_dir, tmp_path_factory) -> dict[str, float]:
 
 @pytest.mark.parametrize(
     "model",
-    [
-        "fasttext",
-        "textcnn",
-        # Known to fail, kept visible: strict, so it must be removed once the LSTM gets there.
-        pytest.param(
-            "lstm",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 15 open: the LSTM ends about 8 points below linear on 1,000 "
-                "lines (within 1 with model.branch_dropout=0.5, which costs half a point on "
-                "45,000 lines)",
-            ),
-        ),
-    ],
+    ["fasttext", "textcnn", "lstm"],
 )
 def test_each_model_ends_within_3_points_of_the_linear_model_on_1000_lines(
     small_corpus_accuracy, model

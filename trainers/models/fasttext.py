@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainers.models.ngram_bag import bag_table, ngram_ids
+from trainers.models.ngram_bag import FoldedTable, bag_table, ngram_ids
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,16 @@ class FastText(nn.Module):
             nn.Linear(config.embed_dim, config.hidden_size) if config.hidden_size > 0 else None
         )
         self.fc2 = nn.Linear(config.hidden_size or config.embed_dim, num_classes)
+        self._folded = FoldedTable()
 
     def ngram_ids(self, ids: torch.Tensor) -> torch.Tensor:
         return ngram_ids(ids, self.vocab_size, self.config.buckets, self.config.ngrams)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.fc1 is None and not (self.training or torch.is_grad_enabled()):
+            # Inference without a hidden layer: the table folded into the classifier.
+            bags = self.ngram_ids(ids)
+            return self._folded.scores(self.embedding.weight, self.fc2.weight, bags) + self.fc2.bias
         features = self.dropout(self.embedding(self.ngram_ids(ids)))
         if self.fc1 is not None:
             features = self.dropout(torch.relu(self.fc1(features)))

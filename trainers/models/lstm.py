@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from trainers.models.embedding import token_embedding
-from trainers.models.ngram_bag import NgramBag, drop_branch
+from trainers.models.ngram_bag import NgramBag, classify_with_bag
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,10 @@ class LSTMConfig:
     # to about 90 % in two epochs; on 1,000 lines it keeps it near the linear model.
     bag_dim: int = 100
     bag_buckets: int = 200_000
-    # The share of training examples whose LSTM features are dropped, leaving the bag alone.
-    branch_dropout: float = 0.0
+    # The share of training examples whose LSTM features are dropped, leaving the bag alone
+    # (`drop_branch`): on 1,000 lines the LSTM otherwise memorises the texts before the bag
+    # learns, and ended 8 points below the linear model (77.7 % against 69.6 %, linear 77.4 %).
+    branch_dropout: float = 0.5
     # The token table updated sparsely (see `token_embedding`).
     sparse_embedding: bool = False
 
@@ -97,7 +99,14 @@ class LSTMClassifier(nn.Module):
             pad = (ids == 0).unsqueeze(-1)
             features = out.masked_fill(pad, float("-inf")).amax(dim=1)
             features = torch.nan_to_num(features, neginf=0.0)  # all-pad rows
-        if self.bag is not None:
-            features = drop_branch(features, self.config.branch_dropout, self.training)
-            features = torch.cat([features, self.bag(ids)], dim=1)
-        return self.fc(self.dropout(features))
+        if self.bag is None:
+            return self.fc(self.dropout(features))
+        return classify_with_bag(
+            self.fc,
+            self.dropout,
+            features,
+            self.bag,
+            ids,
+            self.config.branch_dropout,
+            self.training,
+        )

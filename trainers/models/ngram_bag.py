@@ -40,6 +40,25 @@ def bag_table(vocab_size: int, dim: int, buckets: int, ngrams: int) -> nn.Embedd
     return table
 
 
+class FoldedTable:
+    """Inference only: a bag table folded into the classifier columns that read it.
+
+    The classifier is linear in the bag's mean, so `W @ mean(rows) = mean(rows @ W.T)`: a
+    table of [rows, classes] instead of [rows, dim] gives the same scores from a gather ten
+    times narrower (on two CPU cores the bag was 40 % of TextCNN's prediction time). Remade
+    when either tensor changed (an evaluation during training)."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._table: torch.Tensor | None = None
+
+    def scores(self, table: torch.Tensor, weight: torch.Tensor, bags: torch.Tensor) -> torch.Tensor:
+        key = tuple((t.data_ptr(), t._version, t.shape) for t in (table, weight))
+        if self._key != key:
+            self._table, self._key = table @ weight.T, key
+        return nn.functional.embedding_bag(bags, self._table, mode="mean", padding_idx=0)
+
+
 class NgramBag(nn.Module):
     """Token ids in, the [B, dim] averaged embedding of their unigrams and bigrams out."""
 
@@ -47,9 +66,34 @@ class NgramBag(nn.Module):
         super().__init__()
         self.vocab_size, self.buckets = vocab_size, buckets
         self.table = bag_table(vocab_size, dim, buckets, ngrams=2)
+        self._folded = FoldedTable()
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.table(ngram_ids(ids, self.vocab_size, self.buckets, ngrams=2))
+
+    def class_scores(self, ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Inference: `self(ids) @ weight.T` through the folded table."""
+        bags = ngram_ids(ids, self.vocab_size, self.buckets, ngrams=2)
+        return self._folded.scores(self.table.weight, weight, bags)
+
+
+def classify_with_bag(
+    fc: nn.Linear,
+    dropout: nn.Module,
+    features: torch.Tensor,
+    bag: NgramBag,
+    ids: torch.Tensor,
+    branch_dropout: float,
+    training: bool,
+) -> torch.Tensor:
+    """The classifier over [sequence features, bag]: in training with branch dropout and
+    dropout; in inference (no gradient) with the bag's part folded (`FoldedTable`)."""
+    if training or torch.is_grad_enabled():
+        features = drop_branch(features, branch_dropout, training)
+        return fc(dropout(torch.cat([features, bag(ids)], dim=1)))
+    width = features.shape[1]
+    own = nn.functional.linear(features, fc.weight[:, :width], fc.bias)
+    return own + bag.class_scores(ids, fc.weight[:, width:])
 
 
 def drop_branch(features: torch.Tensor, p: float, training: bool) -> torch.Tensor:

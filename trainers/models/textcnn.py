@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from trainers.models.embedding import token_embedding
-from trainers.models.ngram_bag import NgramBag, drop_branch
+from trainers.models.ngram_bag import NgramBag, classify_with_bag
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,18 @@ class TextCNN(nn.Module):
             pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
         else:
             pooled = self._pooled_from_table(ids)
-        if self.bag is not None:
-            pooled = [
-                drop_branch(torch.cat(pooled, dim=1), self.config.branch_dropout, self.training)
-            ]
-            pooled.append(self.bag(ids))
-        return self.fc(self.dropout(torch.cat(pooled, dim=1)))
+        features = torch.cat(pooled, dim=1)
+        if self.bag is None:
+            return self.fc(self.dropout(features))
+        return classify_with_bag(
+            self.fc,
+            self.dropout,
+            features,
+            self.bag,
+            ids,
+            self.config.branch_dropout,
+            self.training,
+        )
 
     def _token_table(self) -> torch.Tensor | None:
         """Inference only: what every filter offset of every width makes of every token's
