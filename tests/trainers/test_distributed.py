@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 # Dropout off: then a 2-process job with batch 32 per process computes exactly the averaged
 # gradient of one process with batch 64 on the same examples (DistributedSampler's shards of
 # the same shuffled order), and their losses can be compared step by step.
-COMMON = ["--set", "model.num_filters=16", "--set", "model.dropout=0", "--quiet"]
+# No dropout of either kind: the DDP and single-process losses are compared exactly.
+COMMON = ["--set", "model.num_filters=16", "--set", "model.dropout=0"]
+COMMON += ["--set", "model.branch_dropout=0", "--quiet"]
 
 
 @pytest.fixture(scope="module")

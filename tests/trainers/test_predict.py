@@ -75,3 +75,20 @@ def test_inference_with_the_bag_folded_into_the_classifier_gives_the_training_sc
         again = model(ids)
     with torch.enable_grad():
         torch.testing.assert_close(again, model(ids).detach(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["textcnn", "lstm"])
+def test_a_checkpoint_from_before_the_bag_loads_as_the_plain_model(name):
+    """A config stored before `bag_dim`, `branch_dropout` and `sparse_embedding` existed
+    means the plain model, whatever today's defaults are."""
+    import dataclasses
+
+    from trainers.models.registry import config_from_dict
+
+    new = {"bag_dim", "bag_buckets", "branch_dropout", "sparse_embedding"}
+    stored = {k: v for k, v in dataclasses.asdict(make_config(name)).items() if k not in new}
+    config = config_from_dict(name, stored)
+    assert (config.bag_dim, config.branch_dropout, config.sparse_embedding) == (0, 0.0, False)
+    model = build_model(name, config, 40, 4)
+    assert model.bag is None and not any(k.startswith("bag.") for k in model.state_dict())
+    assert make_config(name).bag_dim > 0  # today's default has the bag

@@ -9,6 +9,8 @@ LSTM near the linear baseline.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -77,19 +79,28 @@ class NgramBag(nn.Module):
         return self._folded.scores(self.table.weight, weight, bags)
 
 
-def classify_with_bag(
-    fc: nn.Linear,
-    dropout: nn.Module,
-    features: torch.Tensor,
-    bag: NgramBag,
-    ids: torch.Tensor,
-    branch_dropout: float,
-    training: bool,
-) -> torch.Tensor:
-    """The classifier over [sequence features, bag]: in training with branch dropout and
-    dropout; in inference (no gradient) with the bag's part folded (`FoldedTable`)."""
-    if training or torch.is_grad_enabled():
-        features = drop_branch(features, branch_dropout, training)
+class BagSettings:
+    """The settings of the bag beside a sequence model (TextCNN, LSTM), shared by their
+    configs. Its fields are declared in each config (dataclass fields need their own
+    comments there); the absence table is shared: a checkpoint written before a setting
+    existed meant the plain model."""
+
+    ABSENT: ClassVar[dict[str, object]] = {
+        "bag_dim": 0,
+        "branch_dropout": 0.0,
+        "sparse_embedding": False,
+    }
+
+
+def classify(model: nn.Module, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """The classifier (`model.fc` after `model.dropout`) over [sequence features, bag]: in
+    training with branch dropout; in inference (no gradient) with the bag's part folded
+    (`FoldedTable`). Without a bag (`model.bag` None), the features alone."""
+    fc, dropout, bag = model.fc, model.dropout, model.bag
+    if bag is None:
+        return fc(dropout(features))
+    if model.training or torch.is_grad_enabled():
+        features = drop_branch(features, model.config.branch_dropout, model.training)
         return fc(dropout(torch.cat([features, bag(ids)], dim=1)))
     width = features.shape[1]
     own = nn.functional.linear(features, fc.weight[:, :width], fc.bias)

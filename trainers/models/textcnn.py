@@ -4,17 +4,16 @@ with a bag of hashed n-grams beside them (`bag_dim`; 0 leaves the plain TextCNN)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import nn
 
 from trainers.models.embedding import token_embedding
-from trainers.models.ngram_bag import NgramBag, classify_with_bag
+from trainers.models.ngram_bag import BagSettings, NgramBag, classify
 
 
 @dataclass(frozen=True)
-class TextCNNConfig:
+class TextCNNConfig(BagSettings):
     embed_dim: int = 200
     filter_sizes: tuple[int, ...] = (2, 3, 4)
     # 128: with the bag beside them, 256 filters added 0.1-0.2 point for 40 % more time.
@@ -31,13 +30,6 @@ class TextCNNConfig:
     # The token table updated sparsely (see `token_embedding`): half the step time with the
     # 50,000 characters and words.
     sparse_embedding: bool = True
-
-    # What a checkpoint written before a setting existed meant by its absence.
-    ABSENT: ClassVar[dict[str, object]] = {
-        "bag_dim": 0,
-        "branch_dropout": 0.0,
-        "sparse_embedding": False,
-    }
 
 
 # Entries of the inference token table (`TextCNN._token_table`): 64 M floats, 256 MiB.
@@ -86,17 +78,7 @@ class TextCNN(nn.Module):
         else:
             pooled = self._pooled_from_table(ids)
         features = torch.cat(pooled, dim=1)
-        if self.bag is None:
-            return self.fc(self.dropout(features))
-        return classify_with_bag(
-            self.fc,
-            self.dropout,
-            features,
-            self.bag,
-            ids,
-            self.config.branch_dropout,
-            self.training,
-        )
+        return classify(self, features, ids)
 
     def _token_table(self) -> torch.Tensor | None:
         """Inference only: what every filter offset of every width makes of every token's
