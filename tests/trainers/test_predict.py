@@ -77,6 +77,30 @@ def test_inference_with_the_bag_folded_into_the_classifier_gives_the_training_sc
         torch.testing.assert_close(again, model(ids).detach(), rtol=1e-4, atol=1e-4)
 
 
+def test_lstm_inference_with_its_input_gates_folded_equals_the_packed_lstm():
+    """Without a gradient the LSTM reads each token's input gates from a table
+    (`FoldedBiLSTM`); with one, `nn.LSTM` runs on the packed sequence. Same scores, for
+    padded batches, empty texts and texts of one token; a changed embedding refolds it."""
+    torch.manual_seed(0)
+    vocab = Vocab((PAD, UNK, *CHARS))
+    model = build_model("lstm", make_config("lstm", {"bag_dim": 0}), len(vocab), 4).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    ids = torch.tensor([vocab.encode(list(t), 32) for t in _texts(200, seed=2)])
+    ids[0], ids[1, 1:] = 0, 0
+    assert model._folded is not None
+    for _ in range(2):
+        with torch.no_grad():
+            folded = model(ids)
+        with torch.enable_grad():
+            packed = model(ids).detach()
+        torch.testing.assert_close(folded, packed, rtol=1e-5, atol=1e-5)
+        with torch.no_grad():  # an optimizer step between two evaluations
+            model.embedding.weight.mul_(-1.5)
+    two_layers = build_model("lstm", make_config("lstm", {"num_layers": 2}), len(vocab), 4)
+    assert two_layers._folded is None  # a layout it does not compute: nn.LSTM
+
+
 @pytest.mark.parametrize("name", ["textcnn", "lstm"])
 def test_a_checkpoint_from_before_the_bag_loads_as_the_plain_model(name):
     """A config stored before `bag_dim`, `branch_dropout` and `sparse_embedding` existed

@@ -11,14 +11,13 @@ cache can run code.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from trainers.data.cache_dir import default_cache_dir
+from trainers.data.cache_dir import atomic_write, default_cache_dir
 
 __all__ = ["cache_key", "cached_tensor", "cached_tokens", "default_cache_dir"]
 
@@ -29,13 +28,6 @@ CACHE_VERSION = "3"  # 3: char+word segments with the compact jieba dictionary
 
 def cache_key(*parts: str) -> str:
     return hashlib.sha256("|".join((CACHE_VERSION, *parts)).encode()).hexdigest()[:24]
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    tmp.replace(path)
 
 
 def cached_tokens(
@@ -53,7 +45,7 @@ def cached_tokens(
         with tmp.open("wb") as fh:
             np.savez(fh, utf8=np.frombuffer(joined, dtype=np.uint8))
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return docs
 
 
@@ -62,5 +54,5 @@ def cached_tensor(cache_dir: Path, key: str, build: Callable[[], torch.Tensor]) 
     if path.exists():
         return torch.load(path, weights_only=True)
     tensor = build()
-    _atomic_write(path, lambda tmp: torch.save(tensor, tmp))
+    atomic_write(path, lambda tmp: torch.save(tensor, tmp))
     return tensor

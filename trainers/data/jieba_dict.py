@@ -18,6 +18,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from trainers.data.cache_dir import atomic_write
+
 COMPACT_WORDS = 60_000
 
 
@@ -51,9 +53,8 @@ def compact_dictionary(cache_dir: Path, size: int = COMPACT_WORDS) -> Path:
     lines = _jieba_dict_file().read_text(encoding="utf-8").splitlines()
     rows = [line.split(" ") for line in lines if line.strip()]
     rows.sort(key=lambda row: -int(row[1]))  # stable: ties keep jieba's order
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(" ".join(row) + "\n" for row in rows[:size]), encoding="utf-8")
-    tmp.replace(path)
+    text = "".join(" ".join(row) + "\n" for row in rows[:size])
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 

@@ -34,11 +34,14 @@ class FastText(nn.Module):
         vocab_size: int,
         num_classes: int,
         pretrained: torch.Tensor | None = None,
+        random_init: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
         self.vocab_size = vocab_size
-        self.embedding = bag_table(vocab_size, config.embed_dim, config.buckets, config.ngrams)
+        self.embedding = bag_table(
+            vocab_size, config.embed_dim, config.buckets, config.ngrams, random_init
+        )
         with torch.no_grad():
             if pretrained is not None:
                 if pretrained.shape != (vocab_size, config.embed_dim):

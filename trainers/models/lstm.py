@@ -11,7 +11,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from trainers.models.embedding import token_embedding
-from trainers.models.ngram_bag import BagSettings, NgramBag, classify
+from trainers.models.folded_lstm import FoldedBiLSTM, foldable
+from trainers.models.ngram_bag import BagSettings, bag_and_classifier, classify
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,12 @@ class LSTMClassifier(nn.Module):
         vocab_size: int,
         num_classes: int,
         pretrained: torch.Tensor | None = None,
+        random_init: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
         self.embedding = token_embedding(
-            vocab_size, config.embed_dim, pretrained, config.sparse_embedding
+            vocab_size, config.embed_dim, pretrained, config.sparse_embedding, random_init
         )
         self.lstm = nn.LSTM(
             config.embed_dim,
@@ -62,10 +64,12 @@ class LSTMClassifier(nn.Module):
         directions = 2 if config.bidirectional else 1
         self.dropout = nn.Dropout(config.dropout)
         self.embed_dropout = nn.Dropout(config.embed_dropout)
-        self.bag = (
-            NgramBag(vocab_size, config.bag_dim, config.bag_buckets) if config.bag_dim else None
+        self.bag, self.fc = bag_and_classifier(
+            config, vocab_size, config.hidden_size * directions, num_classes, random_init
         )
-        self.fc = nn.Linear(config.hidden_size * directions + config.bag_dim, num_classes)
+        # Inference with the input projection folded into a table (`FoldedBiLSTM`), for the
+        # layout it computes: one bidirectional layer, max-pooled.
+        self._folded = FoldedBiLSTM() if foldable(self.lstm) and config.pooling == "max" else None
 
     @property
     def trailing_pad_needed(self) -> int:
@@ -74,6 +78,9 @@ class LSTMClassifier(nn.Module):
         return 0
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self._folded is not None and not (self.training or torch.is_grad_enabled()):
+            features = self._folded.max_pooled(self.lstm, self.embedding.weight, ids)
+            return classify(self, features, ids)
         # Packed sequences skip the padding: headlines average 19 characters of the 32 kept,
         # which makes a training step about 20% cheaper on the CPU.
         lengths = (ids != 0).sum(dim=1).clamp(min=1).cpu()

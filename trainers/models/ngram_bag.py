@@ -14,6 +14,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from trainers.models.derived import Derived
+
 _P1, _P2 = 14_918_087, 18_408_749  # primes for n-gram hashing, as in fastText's reference port
 
 
@@ -31,10 +33,18 @@ def ngram_ids(ids: torch.Tensor, vocab_size: int, buckets: int, ngrams: int) -> 
     return torch.cat(parts, dim=1)
 
 
-def bag_table(vocab_size: int, dim: int, buckets: int, ngrams: int) -> nn.EmbeddingBag:
+def bag_table(
+    vocab_size: int, dim: int, buckets: int, ngrams: int, random_init: bool = True
+) -> nn.EmbeddingBag:
     """The shared table, `sparse=True`: a step updates only the rows its batch touched (two
-    dense 250,499 x 300 tables, as in the reference, cost 0.85 s per step)."""
+    dense 250,499 x 300 tables, as in the reference, cost 0.85 s per step).
+
+    `random_init=False` leaves it uninitialised, for weights loaded right after: drawing 25 M
+    random numbers twice was 0.23 s of loading a model to predict."""
     rows = vocab_size + (buckets if ngrams > 1 else 0)
+    if not random_init:
+        empty = torch.empty(rows, dim)
+        return nn.EmbeddingBag(rows, dim, mode="mean", sparse=True, padding_idx=0, _weight=empty)
     table = nn.EmbeddingBag(rows, dim, mode="mean", sparse=True, padding_idx=0)
     nn.init.normal_(table.weight, std=0.1)
     with torch.no_grad():
@@ -51,23 +61,22 @@ class FoldedTable:
     when either tensor changed (an evaluation during training)."""
 
     def __init__(self) -> None:
-        self._key: tuple | None = None
-        self._table: torch.Tensor | None = None
+        self._folded: Derived[torch.Tensor] = Derived()
 
     def scores(self, table: torch.Tensor, weight: torch.Tensor, bags: torch.Tensor) -> torch.Tensor:
-        key = tuple((t.data_ptr(), t._version, t.shape) for t in (table, weight))
-        if self._key != key:
-            self._table, self._key = table @ weight.T, key
-        return nn.functional.embedding_bag(bags, self._table, mode="mean", padding_idx=0)
+        folded = self._folded.get((table, weight), lambda: table @ weight.T)
+        return nn.functional.embedding_bag(bags, folded, mode="mean", padding_idx=0)
 
 
 class NgramBag(nn.Module):
     """Token ids in, the [B, dim] averaged embedding of their unigrams and bigrams out."""
 
-    def __init__(self, vocab_size: int, dim: int, buckets: int = 200_000) -> None:
+    def __init__(
+        self, vocab_size: int, dim: int, buckets: int = 200_000, random_init: bool = True
+    ) -> None:
         super().__init__()
         self.vocab_size, self.buckets = vocab_size, buckets
-        self.table = bag_table(vocab_size, dim, buckets, ngrams=2)
+        self.table = bag_table(vocab_size, dim, buckets, ngrams=2, random_init=random_init)
         self._folded = FoldedTable()
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -90,6 +99,19 @@ class BagSettings:
         "branch_dropout": 0.0,
         "sparse_embedding": False,
     }
+
+
+def bag_and_classifier(
+    config, vocab_size: int, features: int, num_classes: int, random_init: bool = True
+) -> tuple[NgramBag | None, nn.Linear]:
+    """The bag a `BagSettings` config asks for (None when `bag_dim` is 0) and the classifier
+    over [`features` sequence features, bag], as `classify` reads them."""
+    bag = (
+        NgramBag(vocab_size, config.bag_dim, config.bag_buckets, random_init)
+        if config.bag_dim
+        else None
+    )
+    return bag, nn.Linear(features + config.bag_dim, num_classes)
 
 
 def classify(model: nn.Module, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

@@ -48,10 +48,17 @@ def make_config(name: str, overrides: Mapping[str, Any] | None = None):
 
 
 def build_model(
-    name: str, config, vocab_size: int, num_classes: int, pretrained: torch.Tensor | None = None
+    name: str,
+    config,
+    vocab_size: int,
+    num_classes: int,
+    pretrained: torch.Tensor | None = None,
+    random_init: bool = True,
 ) -> nn.Module:
+    """`random_init=False` leaves the large tables uninitialised, for a checkpoint's weights
+    loaded right after."""
     _, model_cls = MODELS[name]
-    return model_cls(config, vocab_size, num_classes, pretrained)
+    return model_cls(config, vocab_size, num_classes, pretrained, random_init)
 
 
 def config_from_dict(name: str, values: Mapping[str, Any]):

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from trainers.models.derived import Derived
 from trainers.models.embedding import token_embedding
-from trainers.models.ngram_bag import BagSettings, NgramBag, classify
+from trainers.models.ngram_bag import BagSettings, bag_and_classifier, classify
 
 
 @dataclass(frozen=True)
@@ -43,25 +44,25 @@ class TextCNN(nn.Module):
         vocab_size: int,
         num_classes: int,
         pretrained: torch.Tensor | None = None,
+        random_init: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
         self.embedding = token_embedding(
-            vocab_size, config.embed_dim, pretrained, config.sparse_embedding
+            vocab_size, config.embed_dim, pretrained, config.sparse_embedding, random_init
         )
         self.convs = nn.ModuleList(
             nn.Conv1d(config.embed_dim, config.num_filters, k) for k in config.filter_sizes
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.bag = (
-            NgramBag(vocab_size, config.bag_dim, config.bag_buckets) if config.bag_dim else None
+        self.bag, self.fc = bag_and_classifier(
+            config,
+            vocab_size,
+            config.num_filters * len(config.filter_sizes),
+            num_classes,
+            random_init,
         )
-        self.fc = nn.Linear(
-            config.num_filters * len(config.filter_sizes) + config.bag_dim, num_classes
-        )
-        self._table: torch.Tensor | None = None
-        self._table_key: tuple | None = None
-        self._weights: torch.Tensor | None = None
+        self._tables: Derived[tuple[torch.Tensor | None, torch.Tensor]] = Derived()
 
     @property
     def trailing_pad_needed(self) -> int:
@@ -80,35 +81,34 @@ class TextCNN(nn.Module):
         features = torch.cat(pooled, dim=1)
         return classify(self, features, ids)
 
-    def _token_table(self) -> torch.Tensor | None:
+    def _token_table(self) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Inference only: what every filter offset of every width makes of every token's
         embedding, one row per vocabulary entry (the embedding table times the stacked filter
-        weights). Remade when a parameter changed (an evaluation during training); None when
-        the table would be too large (a word vocabulary), then the product is per batch."""
+        weights), and those stacked weights. Remade when a parameter changed (an evaluation
+        during training); the table is None when it would be too large (a word vocabulary),
+        then the product is per batch."""
         params = (self.embedding.weight, *(c.weight for c in self.convs))
-        key = tuple((p.data_ptr(), p._version) for p in params)
-        if self._table_key == key:
-            return self._table
+        return self._tables.get(params, self._make_token_table)
+
+    def _make_token_table(self) -> tuple[torch.Tensor | None, torch.Tensor]:
         weights = torch.cat(
             [c.weight.permute(2, 0, 1).reshape(-1, c.in_channels) for c in self.convs]
         )
         rows = self.embedding.weight.shape[0]
-        table = None
-        if rows * weights.shape[0] <= _MAX_TABLE_ENTRIES:
-            table = self.embedding.weight @ weights.T  # [vocab, sum(widths) * filters]
-        self._table, self._table_key, self._weights = table, key, weights
-        return table
+        if rows * weights.shape[0] > _MAX_TABLE_ENTRIES:
+            return None, weights
+        return self.embedding.weight @ weights.T, weights  # [vocab, sum(widths) * filters]
 
     def _pooled_from_table(self, ids: torch.Tensor) -> list[torch.Tensor]:
         """The convolutions as lookups and shifted sums: a window's output is the sum, over
         its offsets, of that offset's filters applied to the token there, which the token
         table holds. The same numbers as `Conv1d` without its matrix products (on two CPU
         cores those were 80 % of predicting 10,000 headlines)."""
-        table = self._token_table()
+        table, weights = self._token_table()
         if table is not None:
             products = torch.nn.functional.embedding(ids, table)  # [B, L, columns]
         else:
-            products = self.embedding(ids) @ self._weights.T
+            products = self.embedding(ids) @ weights.T
         length = ids.shape[1]
         pooled, column = [], 0
         for conv in self.convs:
