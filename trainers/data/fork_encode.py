@@ -65,8 +65,13 @@ def _start_child(
     """(pid, read end of the pipe) of a child writing the ids of `texts`, or None."""
     try:
         read, write = os.pipe()
+    except OSError:
+        return None
+    try:
         pid = os.fork()
     except OSError:
+        os.close(read)
+        os.close(write)
         return None
     if pid == 0:  # the child: encode, write, and leave without running any cleanup
         code = 1
