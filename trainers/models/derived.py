@@ -11,6 +11,12 @@ import torch
 T = TypeVar("T")
 
 
+def inferring(module: torch.nn.Module) -> bool:
+    """In eval mode with no gradient: when the folded tables may stand in for the layers
+    they were folded from (the training path keeps the layers, for their gradients)."""
+    return not (module.training or torch.is_grad_enabled())
+
+
 class Derived(Generic[T]):
     """The value `make()` returned for the current state of `params`.
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from trainers.models.derived import inferring
 from trainers.models.ngram_bag import FoldedTable, bag_table, ngram_ids
 
 
@@ -61,7 +62,7 @@ class FastText(nn.Module):
         return ngram_ids(ids, self.vocab_size, self.config.buckets, self.config.ngrams)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.fc1 is None and not (self.training or torch.is_grad_enabled()):
+        if self.fc1 is None and inferring(self):
             # Inference without a hidden layer: the table folded into the classifier.
             bags = self.ngram_ids(ids)
             return self._folded.scores(self.embedding.weight, self.fc2.weight, bags) + self.fc2.bias

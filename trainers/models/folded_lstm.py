@@ -47,15 +47,13 @@ class FoldedBiLSTM:
         present = ids != 0
         padded = not bool(present.all())
         if padded:
-            lengths = present.sum(dim=1).clamp(min=1)
-            position = torch.arange(steps).unsqueeze(1)
-            # [T, 2, B, 1]: True where the step reads a real token of that text.
-            real = torch.stack([position < lengths, position.flip(0) < lengths], dim=1)
-            valid = real.unsqueeze(-1).to(inputs.dtype)
-            # Steps on padding (or an empty text's placeholder) never win the max: states
-            # are in (-1, 1). An empty text's result is set to zero at the end.
-            pooled_ok = torch.stack([present.T, present.flip(1).T], dim=1)
-            penalty = (~(real & pooled_ok)).unsqueeze(-1).to(inputs.dtype) * -4.0
+            # [T, 2, B, 1]: 1 where the step reads a real token of that text (texts are
+            # right-padded). Off it, the backward direction's state is held at zero, so it
+            # starts at each text's last token, and the penalty keeps the step out of the max
+            # (states are in (-1, 1)); a text with no token ends at zero.
+            real = torch.stack([present.T, present.flip(1).T], dim=1).unsqueeze(-1)
+            valid = real.to(inputs.dtype)
+            penalty = (valid - 1.0) * 4.0
         h = inputs.new_zeros(2, batch, hidden)
         c = inputs.new_zeros(2, batch, hidden)
         pooled = inputs.new_full((2, batch, hidden), -4.0)
@@ -65,7 +63,6 @@ class FoldedBiLSTM:
             i, f, z, o = torch.sigmoid(torch.baddbmm(inputs[t], h, recurrent)).split(hidden, -1)
             c = torch.addcmul(torch.addcmul(-i, f, c), i, z, value=2.0)
             if padded:
-                # The backward direction starts at each text's last token: zero state before.
                 c = c * valid[t]
             h = o * torch.tanh(c)
             pooled = torch.maximum(pooled, h + penalty[t] if padded else h)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from trainers.models.derived import inferring
 from trainers.models.embedding import token_embedding
 from trainers.models.folded_lstm import FoldedBiLSTM, foldable
 from trainers.models.ngram_bag import BagSettings, bag_and_classifier, classify
@@ -78,7 +79,7 @@ class LSTMClassifier(nn.Module):
         return 0
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if self._folded is not None and not (self.training or torch.is_grad_enabled()):
+        if self._folded is not None and inferring(self):
             features = self._folded.max_pooled(self.lstm, self.embedding.weight, ids)
             return classify(self, features, ids)
         # Packed sequences skip the padding: headlines average 19 characters of the 32 kept,

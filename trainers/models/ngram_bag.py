@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from trainers.models.derived import Derived
+from trainers.models.derived import Derived, inferring
 
 _P1, _P2 = 14_918_087, 18_408_749  # primes for n-gram hashing, as in fastText's reference port
 
@@ -121,7 +121,7 @@ def classify(model: nn.Module, features: torch.Tensor, ids: torch.Tensor) -> tor
     fc, dropout, bag = model.fc, model.dropout, model.bag
     if bag is None:
         return fc(dropout(features))
-    if model.training or torch.is_grad_enabled():
+    if not inferring(model):
         features = drop_branch(features, model.config.branch_dropout, model.training)
         return fc(dropout(torch.cat([features, bag(ids)], dim=1)))
     width = features.shape[1]

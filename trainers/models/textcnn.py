@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainers.models.derived import Derived
+from trainers.models.derived import Derived, inferring
 from trainers.models.embedding import token_embedding
 from trainers.models.ngram_bag import BagSettings, bag_and_classifier, classify
 
@@ -73,7 +73,7 @@ class TextCNN(nn.Module):
         return max(self.config.filter_sizes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.training or torch.is_grad_enabled() or ids.shape[1] < max(self.config.filter_sizes):
+        if not inferring(self) or ids.shape[1] < max(self.config.filter_sizes):
             x = self.embedding(ids).transpose(1, 2)  # [B, E, L]
             pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
         else:
