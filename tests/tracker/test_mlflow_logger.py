@@ -157,6 +157,37 @@ def test_sigterm_ends_the_run_killed_after_flushing(store_uri, tmp_path):
     assert len(history(store_uri, run_id, "train/loss")) == 100
 
 
+def test_sigterm_raised_inside_a_garbage_collector_callback_still_ends_the_run(store_uri, tmp_path):
+    # Python ignores an exception raised in a weakref callback; the signal arrives here while
+    # one runs (as it did in CI, inside matplotlib's transform tree), and must not be lost.
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import os, signal, sys, time, weakref
+        from tracker import TrainingLogger
+        class Node:
+            pass
+        with TrainingLogger("exp", tracking_uri={store_uri!r}) as log:
+            log.log_metrics({{"train/loss": 1.0}}, step=1)
+            print(log.run_id, flush=True)
+            node = Node()
+            ref = weakref.ref(node, lambda _: os.kill(os.getpid(), signal.SIGTERM))
+            del node
+            time.sleep(30)
+            print("carried on", flush=True)
+    """)
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert "carried on" not in proc.stdout
+    assert proc.returncode != 0, proc.stderr[-2000:]
+    run_id = proc.stdout.split()[0]
+    assert MlflowClient(tracking_uri=store_uri).get_run(run_id).info.status == "KILLED"
+    assert history(store_uri, run_id, "train/loss") == [(1, 1.0)]
+
+
 def test_bad_metric_name_raises_in_the_callers_thread(store_uri):
     with TrainingLogger("exp", tracking_uri=store_uri) as log:
         with pytest.raises(ValueError, match="invalid metric name 'loss!'"):

@@ -25,6 +25,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
@@ -35,6 +36,7 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from tracker.interface import RunStatus, TerminatedBySignal, status_on_exit
+from tracker.interrupts import redeliver_swallowed_interrupts
 from tracker.logger.datasets import log_dataset_input
 from tracker.logger.params import to_param_values
 from tracker.logger.run_tags import system_tags
@@ -114,6 +116,7 @@ class TrainingLogger:
         # Set in a forked child to the process that owns the run (see `_disowner`).
         self._parent_pid: int | None = None
         self._previous_sigterm: Any = None
+        self._redelivery: AbstractContextManager[None] | None = None
         self.spool_path: Path | None = None
         if run_id is None:
             if parent_run_id is not None:
@@ -184,6 +187,9 @@ class TrainingLogger:
     def __enter__(self) -> TrainingLogger:
         if threading.current_thread() is threading.main_thread():
             self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+            # Raised inside a garbage-collector callback, the interrupt would be lost.
+            self._redelivery = redeliver_swallowed_interrupts()
+            self._redelivery.__enter__()
         return self
 
     @staticmethod
@@ -199,6 +205,9 @@ class TrainingLogger:
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
+        if self._redelivery is not None:
+            self._redelivery.__exit__(None, None, None)
+            self._redelivery = None
         self.close(status_on_exit(exc_type))
 
     def close(self, status: RunStatus = RunStatus.FINISHED) -> None:

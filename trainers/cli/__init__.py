@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from importlib import metadata
 
 from tracker.interface import TerminatedBySignal
+from tracker.interrupts import redeliver_swallowed_interrupts
 from trainers.cli.errors import DEBUG_ENV, report
 from trainers.cli.options import HelpFormatter, resolve_experiment
 from trainers.cli.server_command import add_server_command
@@ -96,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM anywhere in a command (data preparation, evaluation, an upload) is raised like
     Ctrl-C: an open run ends KILLED and the command exits 143 with one line. The training loop
-    and the logger install their own handlers while they run and restore this one after."""
+    and the logger install their own handlers while they run and restore this one after. An
+    interrupt raised inside a garbage-collector callback, where Python ignores it, is delivered
+    again."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -106,7 +109,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        yield
+        with redeliver_swallowed_interrupts():
+            yield
     finally:
         signal.signal(signal.SIGTERM, previous)
 
