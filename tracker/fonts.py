@@ -33,7 +33,6 @@ def use_cjk_font_if_available() -> str | None:
     Returns the font's name, or None when the machine has none (DejaVu then draws boxes for
     Chinese characters, and matplotlib warns about the missing glyphs).
     """
-    from matplotlib import font_manager
 
     wanted = (
         "Noto Sans CJK SC",
@@ -46,11 +45,39 @@ def use_cjk_font_if_available() -> str | None:
         "PingFang SC",
         "Noto Sans CJK JP",
     )
+    name = _first_available(wanted) or (
+        _add_fonts_installed_since_cache() and _first_available(wanted)
+    )
+    if not name:
+        return None
+    current = list(matplotlib.rcParams["font.sans-serif"])
+    matplotlib.rcParams["font.sans-serif"] = [name, *[c for c in current if c != name]]
+    _quiet_weight_fallback()
+    return name
+
+
+def _first_available(wanted: tuple[str, ...]) -> str | None:
+    from matplotlib import font_manager
+
     available = {f.name for f in font_manager.fontManager.ttflist}
-    for name in wanted:
-        if name in available:
-            current = list(matplotlib.rcParams["font.sans-serif"])
-            matplotlib.rcParams["font.sans-serif"] = [name, *[c for c in current if c != name]]
-            _quiet_weight_fallback()
-            return name
-    return None
+    return next((name for name in wanted if name in available), None)
+
+
+def _add_fonts_installed_since_cache() -> int:
+    """matplotlib lists the system's fonts once, in a cache it rebuilds only when its own
+    version changes: a CJK font installed after the first figure ever drawn on the machine
+    (`apt-get install fonts-wqy-zenhei`) stays invisible to it. Add the font files the cache
+    does not know, for this process (about 40 ms, only when no CJK font was found)."""
+    from matplotlib import font_manager
+
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    added = 0
+    for path in font_manager.findSystemFonts():
+        if path in known:
+            continue
+        try:
+            font_manager.fontManager.addfont(path)
+            added += 1
+        except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read: skip it
+            continue
+    return added

@@ -69,12 +69,15 @@ def test_inference_with_the_bag_folded_into_the_classifier_gives_the_training_sc
         folded = model(ids)
     with torch.enable_grad():
         trained = model(ids).detach()
-    torch.testing.assert_close(folded, trained, rtol=1e-4, atol=1e-4)
+    # Float32 sums in another order: the error grows with the scores (TextCNN's reach 250 at
+    # these weights; differences of 3e-4 seen), a wrong fold is off by whole units.
+    atol = 1e-5 * float(trained.abs().max())
+    torch.testing.assert_close(folded, trained, rtol=1e-4, atol=atol)
     with torch.no_grad():  # a changed weight (an optimizer step) refolds the table
         model.state_dict()[next(k for k in model.state_dict() if "fc" in k)].mul_(2)
         again = model(ids)
     with torch.enable_grad():
-        torch.testing.assert_close(again, model(ids).detach(), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(again, model(ids).detach(), rtol=1e-4, atol=2 * atol)
 
 
 def test_lstm_inference_with_its_input_gates_folded_equals_the_packed_lstm():
