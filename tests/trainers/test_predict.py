@@ -3,6 +3,9 @@ those of the full padded batch, for every model that allows the cut."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -119,3 +122,14 @@ def test_a_checkpoint_from_before_the_bag_loads_as_the_plain_model(name):
     model = build_model(name, config, 40, 4)
     assert model.bag is None and not any(k.startswith("bag.") for k in model.state_dict())
     assert make_config(name).bag_dim > 0  # today's default has the bag
+
+
+def test_loading_the_prediction_code_leaves_scikit_learn_to_the_linear_model():
+    """scikit-learn costs 2 s of a fresh `newsdesk predict`; a neural model does not need it,
+    so the linear model imports it only when it builds or reads its features. (MLflow itself
+    imports scipy.sparse.)"""
+    probe = "import sys, trainers.predict; print(sorted({'sklearn'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"

@@ -19,17 +19,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.svm import LinearSVC
 
 from trainers.data.tokenizers import make_tokenizer
 from trainers.models.frame import prediction_frame
+
+if TYPE_CHECKING:  # scikit-learn and SciPy take 2 s to import: only a linear model needs them
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
 
 NAME = "linear"
 # Temperatures tried when fitting the softmax on dev scores (log-spaced; SVM scores are O(1)).
@@ -54,7 +56,9 @@ class LinearConfig:
             raise ValueError(f"model.C must be a positive finite number, got {self.C}")
 
 
-def _vectorizer(kind: str, config: LinearConfig, vocabulary=None):
+def _vectorizer(kind: str, config: LinearConfig, vocabulary=None) -> TfidfVectorizer:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     common = {
         "sublinear_tf": config.sublinear_tf,
         "dtype": np.float32,
@@ -99,7 +103,7 @@ class LinearClassifier:
 
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
         blocks = [v.transform([str(t) for t in texts]) for v in self.vectorizers]
-        return blocks[0].tocsr() if len(blocks) == 1 else sp.hstack(blocks, format="csr")
+        return blocks[0].tocsr() if len(blocks) == 1 else _hstack(blocks)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.features(texts) @ self.coef.T) + self.intercept
@@ -168,14 +172,22 @@ def fit_linear(
     vectorizers = [_vectorizer(kind, config) for kind in _kinds(tokenizer)]
     texts = [str(t) for t in train[0]]
     blocks = [v.fit_transform(texts) for v in vectorizers]
-    features = blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csr")
+    features = blocks[0] if len(blocks) == 1 else _hstack(blocks)
     labels = np.asarray(train[1])
+    from sklearn.svm import LinearSVC
+
     svm = LinearSVC(C=config.C, max_iter=config.max_iter, random_state=0)
     svm.fit(features, labels)
     coef, intercept = _full_coef(svm, len(label_names))
     model = LinearClassifier(config, tokenizer, vectorizers, coef, intercept, label_names)
     model.temperature = _fit_temperature(model.scores(dev[0]), np.asarray(dev[1]))
     return model
+
+
+def _hstack(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
+    import scipy.sparse as sp
+
+    return sp.hstack(blocks, format="csr")
 
 
 def _full_coef(svm: LinearSVC, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
