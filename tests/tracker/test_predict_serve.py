@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
+import mlflow.artifacts
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.conftest import newsdesk_command
+from tracker.dashboard.predict import load_model, model_location
+from tracker.store.location import resolve_store
 from trainers.cli import main
 
 HEADLINES = [
@@ -152,3 +158,25 @@ def test_served_endpoint_agrees_with_predict(champion, capsys):
             os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
     assert [p["label"] for p in predictions] == expected
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_the_requirements_check_runs_only_when_asked(champion, tmp_path, caplog, check):
+    """`newsdesk predict` skips MLflow's 1 s comparison of the model's requirements with the
+    installed packages (`--debug` runs it): a model asking for another torch loads either way,
+    with MLflow's warning only when checked."""
+    store = resolve_store(champion["uri"]).tracking_uri
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    location = model_location(client, "models:/dash-classifier@champion")
+    local = Path(
+        mlflow.artifacts.download_artifacts(location, dst_path=str(tmp_path), tracking_uri=store)
+    )
+    requirements = local / "requirements.txt"
+    pinned = [line for line in requirements.read_text().splitlines() if line.startswith("torch==")]
+    assert pinned, requirements.read_text()
+    requirements.write_text(requirements.read_text().replace(pinned[0], "torch==1.0.0"))
+    with caplog.at_level(logging.WARNING, logger="mlflow"):
+        model = load_model(str(local), champion["uri"], check_requirements=check)
+    assert len(model.predict(pd.DataFrame({"text": HEADLINES}))) == len(HEADLINES)
+    warned = "torch==1.0.0" in caplog.text
+    assert warned == check, caplog.text[-1000:]

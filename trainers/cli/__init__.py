@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `--nproc` runs it N times
     resolve_experiment(args)
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    args.debug = debug  # the commands see the flag or the environment variable alike
     if not debug:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -154,7 +154,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         texts = list(args.texts)
     else:
         raise UsageError("give headlines as arguments or --file FILE")
-    model = load_model(args.model_uri or default_model_uri(args.experiment), args.tracking_uri)
+    # MLflow's check of the model's requirements against the installed packages costs 1 s;
+    # the model's code is this package's own, so it runs with --debug only.
+    model = load_model(
+        args.model_uri or default_model_uri(args.experiment),
+        args.tracking_uri,
+        check_requirements=args.debug,
+    )
     frame = predict(model, texts, top_k=args.top_k)
     if args.file:
         target = Path(args.out) if args.out else None
