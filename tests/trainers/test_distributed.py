@@ -130,7 +130,7 @@ def _rank_pid(launcher: int, rank: int) -> int:
     raise AssertionError(f"no rank {rank} among the children of {launcher}")
 
 
-def _wait_for_steps(uri: str, proc: subprocess.Popen, n: int, timeout: float = 300) -> str:
+def _wait_for_steps(uri: str, proc: subprocess.Popen, n: int, timeout: float = 900) -> str:
     deadline = time.monotonic() + timeout
     while True:
         assert proc.poll() is None, proc.communicate()[1][-3000:]

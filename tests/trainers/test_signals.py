@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import newsdesk_command, write_slice
 
 
-def _wait_for(condition, proc: subprocess.Popen, timeout: float = 240) -> None:
+def _wait_for(condition, proc: subprocess.Popen, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert proc.poll() is None, f"ended first: {proc.communicate()[1][-2000:]}"

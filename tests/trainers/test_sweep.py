@@ -194,7 +194,7 @@ def test_a_trial_worse_than_the_median_is_pruned(slice_640, store_uri, tmp_path)
     )
 
 
-def _wait_for_children(uri: str, proc: subprocess.Popen, n: int, timeout: float = 300) -> None:
+def _wait_for_children(uri: str, proc: subprocess.Popen, n: int, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while True:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
