@@ -63,6 +63,11 @@ def main() -> None:
                 mean = loss.detach().clone()
                 dist.all_reduce(mean)  # every rank takes part; rank 0's logger stores it
                 log.log_metrics({"train/loss": mean.item() / dist.get_world_size()}, step=step)
+    # Leave together: without this, a rank other than 0 (its logger has nothing to flush)
+    # exits right after its last all_reduce, while gloo's worker thread may still hold that
+    # tensor; freeing it during interpreter shutdown aborts the process ("terminate called
+    # without an active exception", SIGABRT, seen once in CI), and torchrun fails the job.
+    dist.barrier()
     dist.destroy_process_group()
 
 
