@@ -57,6 +57,12 @@ def newsdesk_command(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("newsdesk")), *args]
 
 
+# How long a test waits for a training it started to reach the point it signals or inspects.
+# Those waits end as soon as the process exits, so this bound only stops a hang; CI, with
+# two trainings on two cores, once needed more than 300 s to store 130 steps.
+PROGRESS_TIMEOUT_S = 900
+
+
 def run_ok(command: list[str], *, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     """Run `command` to the end; it must succeed (the failure shows the end of its stderr)."""
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)

@@ -18,7 +18,7 @@ import torch
 from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import newsdesk_command, write_slice
+from tests.conftest import PROGRESS_TIMEOUT_S, newsdesk_command, write_slice
 
 pytestmark = pytest.mark.server
 
@@ -38,7 +38,7 @@ def test_server_down_after_training_keeps_the_model_and_the_run_finishes_later(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     client = MlflowClient(tracking_uri=url)
-    deadline = time.monotonic() + 900  # ends early if the training exits
+    deadline = time.monotonic() + PROGRESS_TIMEOUT_S
     checkpoint = None
     while checkpoint is None or torch.load(checkpoint, weights_only=True)["global_step"] != 4:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import newsdesk_command, run_ok, run_refused, write_slice
+from tests.conftest import (
+    PROGRESS_TIMEOUT_S,
+    newsdesk_command,
+    run_ok,
+    run_refused,
+    write_slice,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +136,9 @@ def _rank_pid(launcher: int, rank: int) -> int:
     raise AssertionError(f"no rank {rank} among the children of {launcher}")
 
 
-def _wait_for_steps(uri: str, proc: subprocess.Popen, n: int, timeout: float = 900) -> str:
+def _wait_for_steps(
+    uri: str, proc: subprocess.Popen, n: int, timeout: float = PROGRESS_TIMEOUT_S
+) -> str:
     deadline = time.monotonic() + timeout
     while True:
         assert proc.poll() is None, proc.communicate()[1][-3000:]

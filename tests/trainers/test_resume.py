@@ -14,7 +14,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import newsdesk_command
+from tests.conftest import PROGRESS_TIMEOUT_S, newsdesk_command
 from tracker.logger.spool import SpoolContent, write_spool
 from tracker.logger.writer import Batch
 from tracker.store.location import default_spool_dir, resolve_store
@@ -26,8 +26,6 @@ STEPS = EPOCHS * 125  # 2,000 headlines in batches of 16
 # checkpoint (every 100 steps) is then behind the store, so a resume recomputes steps whose
 # points the store already has, and must not log them again.
 KILL_AFTER = 130
-# Waits for progress end early when the process exits; the bound only stops a hang.
-PROGRESS_TIMEOUT = 900
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +90,7 @@ def _start_and_signal(
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
-    # Only bounds a hang: the loop ends as soon as the training exits. Two trainings share
-    # two cores here and CI is slower still, so this is generous (300 s once fell short).
-    deadline = time.monotonic() + PROGRESS_TIMEOUT
+    deadline = time.monotonic() + PROGRESS_TIMEOUT_S
     run_id, stored = None, 0
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -106,7 +102,7 @@ def _start_and_signal(
         if stored >= KILL_AFTER:
             break
     assert proc.poll() is None, f"training ended before the signal: {proc.stderr.read()[-2000:]}"
-    assert stored >= KILL_AFTER, f"only {stored} steps stored after {PROGRESS_TIMEOUT} s"
+    assert stored >= KILL_AFTER, f"only {stored} steps stored after {PROGRESS_TIMEOUT_S} s"
     if before is not None:
         before()
         assert proc.poll() is None, f"training ended too soon: {proc.stderr.read()[-2000:]}"

@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import newsdesk_command, write_slice
+from tests.conftest import PROGRESS_TIMEOUT_S, newsdesk_command, write_slice
 
 
-def _wait_for(condition, proc: subprocess.Popen, timeout: float = 900) -> None:
+def _wait_for(condition, proc: subprocess.Popen, timeout: float = PROGRESS_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert proc.poll() is None, f"ended first: {proc.communicate()[1][-2000:]}"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import newsdesk_command, run_ok, write_slice
+from tests.conftest import PROGRESS_TIMEOUT_S, newsdesk_command, run_ok, write_slice
 from tracker import schema
 
 pytestmark = pytest.mark.slow
@@ -194,20 +194,33 @@ def test_a_trial_worse_than_the_median_is_pruned(slice_640, store_uri, tmp_path)
     )
 
 
-def _wait_for_children(uri: str, proc: subprocess.Popen, n: int, timeout: float = 900) -> None:
+TRIAL_EPOCHS = 16
+TRIAL_STEPS = TRIAL_EPOCHS * 640 // 8
+
+
+def _wait_for_running_trial(
+    uri: str, proc: subprocess.Popen, n: int, timeout: float = PROGRESS_TIMEOUT_S
+) -> str:
+    """The id of a child run that is training right now, at least `n` children in.
+
+    A trial here trains for seconds, and the store is polled: a run seen RUNNING by the search
+    may have finished by the time its metrics are read, and the stored losses lag the training
+    by up to the logger's flush interval. So the run must have stored losses for at most half
+    its steps, and must still be RUNNING when read again just before the signal.
+    """
     deadline = time.monotonic() + timeout
+    client = MlflowClient(tracking_uri=uri)
     while True:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "the sweep never reached the trial to interrupt"
+        assert time.monotonic() < deadline, "the sweep never reached a trial to interrupt"
         _, children = _split(_runs(uri))
         running = [c for c in children if c.info.status == "RUNNING"]
-        client = MlflowClient(tracking_uri=uri)
-        if (
-            len(children) >= n
-            and running
-            and client.get_metric_history(running[0].info.run_id, "train/loss")
-        ):
-            return
+        if len(children) >= n and running:
+            run_id = running[0].info.run_id
+            steps = [m.step for m in client.get_metric_history(run_id, "train/loss")]
+            if steps and max(steps) <= TRIAL_STEPS // 2:
+                if client.get_run(run_id).info.status == "RUNNING":
+                    return run_id
         time.sleep(0.2)
 
 
@@ -215,7 +228,8 @@ def _wait_for_children(uri: str, proc: subprocess.Popen, n: int, timeout: float 
 def test_an_interrupted_sweep_continues_without_losing_or_repeating_a_trial(
     slice_640, store_uri, tmp_path, signum
 ):
-    # 6 epochs of 80 steps (batch 8): a trial trains for seconds, long enough to interrupt.
+    # TRIAL_STEPS: 16 epochs of 80 steps (batch 8), seconds of training, long enough to interrupt
+    # after the first losses are stored (the logger writes them a second after they are taken).
     command = _sweep(
         slice_640,
         store_uri,
@@ -223,7 +237,7 @@ def test_an_interrupted_sweep_continues_without_losing_or_repeating_a_trial(
         "--trials",
         "3",
         "--epochs",
-        "6",
+        str(TRIAL_EPOCHS),
         "--study",
         "again",
         "--set",
@@ -232,12 +246,13 @@ def test_an_interrupted_sweep_continues_without_losing_or_repeating_a_trial(
         "train.eval_every=40",
     )
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for_children(store_uri, proc, 2)  # trial 0 finished, trial 1 training
+    run_id = _wait_for_running_trial(store_uri, proc, 2)  # trial 0 finished, one training
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == (143 if signum == signal.SIGTERM else -9), err[-3000:]
     study = _study(store_uri, "again")
-    interrupted = study.trials[1]
+    (interrupted,) = [t for t in study.trials if t.user_attrs.get("mlflow_run_id") == run_id]
+    assert interrupted.number >= 1
     assert interrupted.state.name in ("FAIL", "RUNNING")  # RUNNING: its process was SIGKILLed
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
