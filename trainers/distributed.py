@@ -84,7 +84,9 @@ class Distributed:
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        # The models' only buffers are the bags' idf weights, fixed before training: the
+        # wrapper copies them from rank 0 once here, not (1 MB) before every step.
+        return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
     def shard(self, order: torch.Tensor) -> torch.Tensor:
         """This rank's part of an epoch's order, as `DistributedSampler` makes it."""

@@ -31,6 +31,7 @@ from trainers.loop import (
     train,
 )
 from trainers.models.init import init_weights
+from trainers.models.ngram_bag import fit_bag_weights
 from trainers.models.registry import build_model
 from trainers.plots import confusion_figure, curves_figure
 from trainers.resume_state import Checkpointer
@@ -219,6 +220,7 @@ def run_training(
         model_name, model_config, len(prepared.vocab), prepared.num_classes, pretrained
     )
     init_weights(model, train_config.init)
+    fit_bag_weights(model, prepared.splits["train"].ids)
     # The schedule this corpus gets, logged as the run's train.* params.
     train_config = resolve_schedule(
         train_config, per_process_examples(len(prepared.splits["train"]), dist)

@@ -79,6 +79,9 @@ def test_train_logs_every_step_metrics_artifacts_and_a_loadable_model(
     finally:
         mlflow.set_tracking_uri(None)
     assert model_uri
+    # The bag's idf weights were fitted on the training texts and travel with the model.
+    bag_weights = model.unwrap_python_model().predictor.model.bag.row_weights
+    assert bag_weights[0] == 0 and bag_weights.max() > 2 and (bag_weights == 0).any()
     assert len(predictions) == 3
     names = (thucnews_slice / "class.txt").read_text(encoding="utf-8").split()
     assert set(predictions["label"]) <= set(names)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from trainers.data.vocab import PAD, UNK, Vocab
+from trainers.models.ngram_bag import fit_bag_weights
 from trainers.models.registry import build_model, make_config
 from trainers.predict import Predictor
 
@@ -68,6 +69,7 @@ def test_inference_with_the_bag_folded_into_the_classifier_gives_the_training_sc
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.5)
     ids = torch.tensor([vocab.encode(list(t), 32) for t in _texts(200, seed=1)])
+    fit_bag_weights(model, ids[:100])  # idf weights, 0 for the rows these texts lack
     with torch.no_grad():
         folded = model(ids)
     with torch.enable_grad():
@@ -115,7 +117,7 @@ def test_a_checkpoint_from_before_the_bag_loads_as_the_plain_model(name):
 
     from trainers.models.registry import config_from_dict
 
-    new = {"bag_dim", "bag_buckets", "branch_dropout", "sparse_embedding"}
+    new = {"bag_dim", "bag_buckets", "branch_dropout", "sparse_embedding", "bag_idf"}
     stored = {k: v for k, v in dataclasses.asdict(make_config(name)).items() if k not in new}
     config = config_from_dict(name, stored)
     assert (config.bag_dim, config.branch_dropout, config.sparse_embedding) == (0, 0.0, False)

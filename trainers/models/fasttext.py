@@ -7,12 +7,20 @@ then hash buckets), averaged in one call (`trainers.models.ngram_bag`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from trainers.models.derived import inferring
-from trainers.models.ngram_bag import FoldedTable, bag_table, ngram_ids
+from trainers.models.ngram_bag import (
+    FoldedTable,
+    bag_mean,
+    bag_table,
+    idf_weights,
+    ngram_ids,
+    unit_weights,
+)
 
 
 @dataclass(frozen=True)
@@ -26,9 +34,17 @@ class FastTextConfig:
     # tutorial's hidden layer of 256 overfits within two epochs (89.5 % against 90.5 %).
     hidden_size: int = 0
     dropout: float = 0.5
+    # The bag averaged with each row weighted by its idf over the training texts
+    # (`idf_weights`): 90.46-90.56 % against 90.15-90.21 % for the plain mean (three seeds).
+    idf: bool = True
+
+    # A checkpoint written before a setting existed meant the plain model.
+    ABSENT: ClassVar[dict[str, object]] = {"idf": False}
 
 
 class FastText(nn.Module):
+    row_weights: torch.Tensor | None
+
     def __init__(
         self,
         config: FastTextConfig,
@@ -51,6 +67,8 @@ class FastText(nn.Module):
                         f"({vocab_size}, {config.embed_dim}); set model.embed_dim to match"
                     )
                 self.embedding.weight[:vocab_size] = pretrained
+        rows = self.embedding.weight.shape[0]
+        self.register_buffer("row_weights", unit_weights(rows) if config.idf else None)
         self.dropout = nn.Dropout(config.dropout)
         self.fc1 = (
             nn.Linear(config.embed_dim, config.hidden_size) if config.hidden_size > 0 else None
@@ -61,12 +79,19 @@ class FastText(nn.Module):
     def ngram_ids(self, ids: torch.Tensor) -> torch.Tensor:
         return ngram_ids(ids, self.vocab_size, self.config.buckets, self.config.ngrams)
 
+    def fit_row_weights(self, train_ids: torch.Tensor) -> None:
+        if self.row_weights is not None:
+            rows = self.row_weights.numel()
+            self.row_weights.copy_(idf_weights(self.ngram_ids(train_ids), rows))
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        bags = self.ngram_ids(ids)
         if self.fc1 is None and inferring(self):
             # Inference without a hidden layer: the table folded into the classifier.
-            bags = self.ngram_ids(ids)
-            return self._folded.scores(self.embedding.weight, self.fc2.weight, bags) + self.fc2.bias
-        features = self.dropout(self.embedding(self.ngram_ids(ids)))
+            table, fc = self.embedding.weight, self.fc2
+            return self._folded.scores(table, fc.weight, bags, self.row_weights) + fc.bias
+        features = bag_mean(self.embedding.weight, bags, self.row_weights, sparse=True)
+        features = self.dropout(features)
         if self.fc1 is not None:
             features = self.dropout(torch.relu(self.fc1(features)))
         return self.fc2(features)

@@ -103,7 +103,7 @@ class LinearClassifier:
 
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
         blocks = [v.transform([str(t) for t in texts]) for v in self.vectorizers]
-        return blocks[0].tocsr() if len(blocks) == 1 else _hstack(blocks)
+        return _stack(blocks)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.features(texts) @ self.coef.T) + self.intercept
@@ -172,9 +172,9 @@ def fit_linear(
     vectorizers = [_vectorizer(kind, config) for kind in _kinds(tokenizer)]
     texts = [str(t) for t in train[0]]
     blocks = [v.fit_transform(texts) for v in vectorizers]
-    features = blocks[0] if len(blocks) == 1 else _hstack(blocks)
+    features = _stack(blocks)
     labels = np.asarray(train[1])
-    from sklearn.svm import LinearSVC
+    from sklearn.svm import LinearSVC  # here, not at import (see the TYPE_CHECKING block)
 
     svm = LinearSVC(C=config.C, max_iter=config.max_iter, random_state=0)
     svm.fit(features, labels)
@@ -184,7 +184,10 @@ def fit_linear(
     return model
 
 
-def _hstack(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
+def _stack(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
+    """The vectorizers' feature blocks side by side, as one CSR matrix."""
+    if len(blocks) == 1:
+        return blocks[0].tocsr()
     import scipy.sparse as sp
 
     return sp.hstack(blocks, format="csr")

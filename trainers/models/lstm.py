@@ -32,6 +32,8 @@ class LSTMConfig(BagSettings):
     # to about 90 % in two epochs; on 1,000 lines it keeps it near the linear model.
     bag_dim: int = 100
     bag_buckets: int = 200_000
+    # The bag's rows weighted by their idf over the training texts (`idf_weights`).
+    bag_idf: bool = True
     # The share of training examples whose LSTM features are dropped, leaving the bag alone
     # (`drop_branch`): on 1,000 lines the LSTM otherwise memorises the texts before the bag
     # learns, and ended 8 points below the linear model (77.7 % against 69.6 %, linear 77.4 %).
