@@ -18,6 +18,7 @@ the wait when a peer hangs instead of dying.
 from __future__ import annotations
 
 import datetime
+import inspect
 import os
 import time
 from collections.abc import Iterator
@@ -84,9 +85,10 @@ class Distributed:
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         ids = [device.index] if device.type == "cuda" else None
-        # The models' only buffers are the bags' idf weights, fixed before training: the
-        # wrapper copies them from rank 0 once here, not (1 MB) before every step.
-        return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+        # The models' only buffers are the bags' idf weights, the same on every rank and fixed
+        # before training: the wrapper copies them from rank 0 once, at construction, instead
+        # of broadcasting them (1 MB) at every forward.
+        return DistributedDataParallel(model, device_ids=ids, **_no_forward_buffer_sync())
 
     def shard(self, order: torch.Tensor) -> torch.Tensor:
         """This rank's part of an epoch's order, as `DistributedSampler` makes it."""
@@ -152,6 +154,15 @@ class Distributed:
     def close(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _no_forward_buffer_sync() -> dict[str, bool]:
+    """DDP's argument that turns off the per-forward buffer broadcast: `forward_sync_buffers`
+    from torch 2.13 on, which deprecates the older `broadcast_buffers`."""
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    if "forward_sync_buffers" in params:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 def _wait_until_released(tensor: torch.Tensor, owners: int) -> None:

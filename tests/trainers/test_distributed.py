@@ -190,6 +190,7 @@ def test_a_killed_rank_fails_the_run_within_the_timeout(slice_1280, store_uri, t
     assert _alive(workers) == []
     run = MlflowClient(tracking_uri=store_uri).get_run(run_id)
     assert run.info.status == "FAILED"
+    assert "newsdesk.failure_reason" in run.data.tags, err[-3000:]
     reason = run.data.tags["newsdesk.failure_reason"]
     assert ("another process" in reason) if rank == 1 else ("rank 0 of 2" in reason)
 
