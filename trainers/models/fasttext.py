@@ -17,7 +17,6 @@ from trainers.models.ngram_bag import (
     FoldedTable,
     bag_mean,
     bag_table,
-    idf_weights,
     ngram_ids,
     unit_weights,
 )
@@ -76,16 +75,12 @@ class FastText(nn.Module):
         self.fc2 = nn.Linear(config.hidden_size or config.embed_dim, num_classes)
         self._folded = FoldedTable()
 
-    def ngram_ids(self, ids: torch.Tensor) -> torch.Tensor:
+    def bags(self, ids: torch.Tensor) -> torch.Tensor:
+        """[B, L] token ids -> [B, n] rows of the table (tokens, then n-gram buckets)."""
         return ngram_ids(ids, self.vocab_size, self.config.buckets, self.config.ngrams)
 
-    def fit_row_weights(self, train_ids: torch.Tensor) -> None:
-        if self.row_weights is not None:
-            rows = self.row_weights.numel()
-            self.row_weights.copy_(idf_weights(self.ngram_ids(train_ids), rows))
-
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        bags = self.ngram_ids(ids)
+        bags = self.bags(ids)
         if self.fc1 is None and inferring(self):
             # Inference without a hidden layer: the table folded into the classifier.
             table, fc = self.embedding.weight, self.fc2

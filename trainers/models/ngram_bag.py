@@ -100,13 +100,14 @@ def bag_mean(
 
 
 def fit_bag_weights(model: nn.Module, train_ids: torch.Tensor) -> None:
-    """Give every weighted bag in `model` the idf of the training texts (`[N, L]` token
+    """Give every weighted bag in `model` (a module with a `row_weights` buffer and a
+    `bags(ids)` method: `NgramBag`, `FastText`) the idf of the training texts (`[N, L]` token
     ids). Training calls it once after building the model; the weights are a buffer, so a
     checkpoint carries them to prediction and to a resumed run."""
     for module in model.modules():
-        fit = getattr(module, "fit_row_weights", None)
-        if fit is not None:
-            fit(train_ids)
+        weights = getattr(module, "row_weights", None)
+        if weights is not None:
+            weights.copy_(idf_weights(module.bags(train_ids), weights.numel()))
 
 
 class FoldedTable:
@@ -154,10 +155,6 @@ class NgramBag(nn.Module):
 
     def bags(self, ids: torch.Tensor) -> torch.Tensor:
         return ngram_ids(ids, self.vocab_size, self.buckets, ngrams=2)
-
-    def fit_row_weights(self, train_ids: torch.Tensor) -> None:
-        if self.row_weights is not None:
-            self.row_weights.copy_(idf_weights(self.bags(train_ids), self.row_weights.numel()))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return bag_mean(self.table.weight, self.bags(ids), self.row_weights, sparse=True)
