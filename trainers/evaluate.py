@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainers.data.pipeline import Tensors
+from trainers.models.by_length import logits_by_length
 
 
 @dataclass
@@ -25,16 +26,12 @@ class Evaluation:
 def evaluate(model: nn.Module, data: Tensors, batch_size: int, device: torch.device) -> Evaluation:
     was_training = model.training
     model.eval()
-    total_loss = 0.0
-    preds = []
-    for start in range(0, len(data), batch_size):
-        ids = data.ids[start : start + batch_size].to(device, non_blocking=True)
-        labels = data.labels[start : start + batch_size].to(device, non_blocking=True)
-        logits = model(ids)
-        total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
-        preds.append(logits.argmax(dim=1).cpu())
+    # Batches of similar length, cut to their longest text (`logits_by_length`): the same
+    # numbers as padded batches, for about half the time of TextCNN's 20 evaluations.
+    logits = logits_by_length(model, data.ids, batch_size, device)
     model.train(was_training)
-    predictions = torch.cat(preds).numpy()
+    total_loss = F.cross_entropy(logits, data.labels, reduction="sum").item()
+    predictions = logits.argmax(dim=1).numpy()
     labels_np = data.labels.numpy()
     return Evaluation(
         loss=total_loss / len(data),

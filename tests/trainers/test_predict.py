@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from trainers.data.pipeline import Tensors
 from trainers.data.vocab import PAD, UNK, Vocab
+from trainers.evaluate import evaluate
 from trainers.models.ngram_bag import fit_bag_weights
 from trainers.models.registry import build_model, make_config
 from trainers.predict import Predictor
@@ -43,6 +45,29 @@ def test_sorted_and_trimmed_batches_give_the_probabilities_of_full_padding(name)
     # order than the packed one (differences seen: up to 1.6e-6).
     np.testing.assert_allclose(fast, full, rtol=0, atol=1e-5)
     assert (fast.argmax(1) == full.argmax(1)).all()
+
+
+@pytest.mark.parametrize("name", ["fasttext", "textcnn", "lstm"])
+def test_evaluation_in_batches_by_length_gives_the_loss_and_predictions_of_full_padding(name):
+    """The evaluations during training sort the split by length too (`logits_by_length`):
+    its loss and predictions, in the split's order, are those of padded batches, and the
+    model is left in the mode it was in."""
+    torch.manual_seed(1)
+    vocab = Vocab((PAD, UNK, *CHARS))
+    model = build_model(name, make_config(name), len(vocab), 4)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    ids = torch.tensor([vocab.encode(list(t), 32) for t in _texts(300, seed=1)])
+    fit_bag_weights(model, ids)
+    data = Tensors(ids, torch.randint(0, 4, (len(ids),)))
+    model.train()
+    ev = evaluate(model, data, 64, torch.device("cpu"))
+    assert model.training
+    with torch.no_grad():
+        full = model.eval()(ids)
+    expected = torch.nn.functional.cross_entropy(full, data.labels).item()
+    assert ev.loss == pytest.approx(expected, abs=1e-5)
+    np.testing.assert_array_equal(ev.predictions, full.argmax(1).numpy())
 
 
 def test_textcnn_inference_in_one_product_equals_its_convolutions():

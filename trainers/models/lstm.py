@@ -38,8 +38,10 @@ class LSTMConfig(BagSettings):
     # (`drop_branch`): on 1,000 lines the LSTM otherwise memorises the texts before the bag
     # learns, and ended 8 points below the linear model (77.7 % against 69.6 %, linear 77.4 %).
     branch_dropout: float = 0.5
-    # The token table updated sparsely (see `token_embedding`).
-    sparse_embedding: bool = False
+    # The token table updated sparsely (see `token_embedding`): on THUCNews-45k 90.47 % in
+    # 112 s of training, against 90.59 % in 196 s with Adam's dense update of all 50,000 rows
+    # (one run each, the same day); the 1,000-line slice 76.85 % (linear 77.40 %).
+    sparse_embedding: bool = True
 
 
 class LSTMClassifier(nn.Module):
