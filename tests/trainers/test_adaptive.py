@@ -22,6 +22,9 @@ def test_a_small_corpus_gets_enough_steps_and_a_large_one_keeps_its_epochs():
     lstm = resolve_schedule(train_config_for("lstm"), 45_000)
     # 3 epochs of 352 steps pass its 700; 7 evaluations (few passes over the dev split).
     assert lstm.epochs == 3 and lstm.eval_every == 150 and lstm.patience == 1500
+    # TextCNN is evaluated 10 times a run; it still stops after half its steps without gain.
+    textcnn = resolve_schedule(train_config_for("textcnn"), 1000)  # 125 epochs of 8 steps
+    assert textcnn.eval_every == 100 and textcnn.patience == 500
     # What the user sets stays: epochs given are the budget; eval_every and patience kept.
     mine = resolve_schedule(train_config_for("fasttext", {"epochs": 2, "eval_every": 3}), 1000)
     assert (mine.epochs, mine.eval_every) == (2, 3)
