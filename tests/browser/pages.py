@@ -24,6 +24,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 60_000
+# `expect` has its own timeout (5 s), apart from the context's: the runs table once took longer
+# than that to fill while other tests trained beside it (make test runs two workers).
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @contextmanager
