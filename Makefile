@@ -26,7 +26,7 @@ demo: install
 
 # The suite runs in TEST_WORKERS processes, each taking whole modules (so a module's fixtures
 # are built once). Much of it waits on servers, subprocesses and timeouts, which the other
-# worker fills: 22 min instead of 35 on 2 cores. One torch thread per process: with two
+# worker fills: 19-22 min instead of 35 on 2 cores. One torch thread per process: with two
 # OpenMP threads each, the 1,000-line four-model setup took 624 s beside the other worker
 # instead of 294 s.
 TEST_WORKERS ?= 2
