@@ -4,6 +4,7 @@ at a time (a lock in the registry's own store)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 
 from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
@@ -59,3 +60,34 @@ def test_two_promotions_at_once_make_one_new_version(trained_copy, capsys):
     previous = client.get_model_version_by_alias("dash-classifier", "previous")
     assert champion.version != displaced.version and previous.version == displaced.version
     assert client.search_registered_models("name LIKE '%promotion-lock%'") == []  # released
+
+
+_HAMMER = """
+import sys
+from mlflow.tracking import MlflowClient
+from tracker.dashboard.registry_lock import promotion_lock
+client = MlflowClient(tracking_uri=sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    with promotion_lock(client, "hammered", poll_s=0.0):
+        pass
+"""
+
+
+def test_the_lock_survives_a_release_between_a_clash_and_its_error(store_uri):
+    """On a name clash MLflow's SQL store looks the existing model up to word its error; a
+    holder that released the lock in between made that create fail with RESOURCE_DOES_NOT_EXIST,
+    which the lock re-raised (one promote of two exited 2). Three processes that take and
+    release the lock in a tight loop hit that window within a few hundred tries."""
+    client = MlflowClient(tracking_uri=store_uri)
+    client.search_registered_models()  # the schema exists before the processes race
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _HAMMER, store_uri, "150"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [e[-600:] for e in errors]
+    assert client.search_registered_models("name LIKE '%promotion-lock%'") == []

@@ -22,6 +22,13 @@ from mlflow.tracking import MlflowClient
 LOCK_SUFFIX = ".promotion-lock"
 
 
+# A create that loses the race fails with RESOURCE_ALREADY_EXISTS, or with
+# RESOURCE_DOES_NOT_EXIST: on a name clash MLflow's SQL store looks the existing model up to
+# word its error, and if the holder released the lock in between, that lookup fails instead.
+# Both mean "not ours this time"; the next try may take it.
+_LOCK_TAKEN_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"})
+
+
 class RegistryBusy(ValueError):
     """Another promotion held the lock for longer than we were willing to wait."""
 
@@ -52,7 +59,7 @@ def promotion_lock(
             client.create_registered_model(lock, description=f"held by {holder}")
             break
         except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            if exc.error_code not in _LOCK_TAKEN_CODES:
                 raise
         _break_if_stale(client, lock, stale_after_s)
         if time.monotonic() > deadline:
