@@ -104,9 +104,8 @@ class Distributed:
         self, loss: torch.Tensor, correct: torch.Tensor, stop: bool
     ) -> tuple[float, float, bool]:
         """(mean loss, mean accuracy, any process asked to stop) over the job."""
-        values = torch.stack(
-            [loss.detach().float(), correct.detach().float(), torch.tensor(float(stop))]
-        )
+        flag = torch.tensor(float(stop), device=loss.device)  # stack needs one device
+        values = torch.stack([loss.detach().float(), correct.detach().float(), flag])
         self._on_device(dist.all_reduce, values)
         mean_loss, mean_acc = (values[:2] / self.world_size).tolist()
         return mean_loss, mean_acc, bool(values[2].item() > 0)

@@ -13,6 +13,7 @@ import torch
 from trainers.data.pipeline import Tensors
 from trainers.data.vocab import PAD, UNK, Vocab
 from trainers.evaluate import evaluate
+from trainers.models.folded_lstm import _gate_table
 from trainers.models.ngram_bag import fit_bag_weights
 from trainers.models.registry import build_model, make_config
 from trainers.predict import Predictor
@@ -132,6 +133,23 @@ def test_lstm_inference_with_its_input_gates_folded_equals_the_packed_lstm():
             model.embedding.weight.mul_(-1.5)
     two_layers = build_model("lstm", make_config("lstm", {"num_layers": 2}), len(vocab), 4)
     assert two_layers._folded is None  # a layout it does not compute: nn.LSTM
+
+
+def test_the_lstm_folds_its_gates_on_the_device_of_its_weights():
+    """On a GPU the LSTM failed its first evaluation: the gate table multiplied the CUDA
+    weights by a CPU tensor ("Expected all tensors to be on the same device", seen on an
+    H200). The meta device mixes with CPU tensors no more than CUDA does, so it shows the
+    same fault on a machine without a GPU."""
+    vocab = Vocab((PAD, UNK, *CHARS))
+    model = build_model("lstm", make_config("lstm", {"bag_dim": 0}), len(vocab), 4).to("meta")
+    gates, recurrent = _gate_table(model.lstm, model.embedding.weight)
+    hidden = model.lstm.hidden_size
+    assert gates.device.type == recurrent.device.type == "meta"
+    assert gates.shape == (2 * len(vocab), 4 * hidden) and recurrent.shape == (
+        2,
+        hidden,
+        4 * hidden,
+    )
 
 
 @pytest.mark.parametrize("name", ["textcnn", "lstm"])

@@ -75,7 +75,8 @@ def _gate_table(lstm: nn.LSTM, embedding: torch.Tensor) -> tuple[torch.Tensor, t
     direction's rows first; and [2, H, 4H]: the recurrent weights, transposed for `baddbmm`.
     The cell gate's columns of both are doubled (see `max_pooled`)."""
     hidden = lstm.hidden_size
-    scale = torch.ones(4 * hidden)
+    # On the table's device: a CPU tensor here broke the LSTM's first evaluation on a GPU.
+    scale = torch.ones(4 * hidden, device=embedding.device, dtype=embedding.dtype)
     scale[2 * hidden : 3 * hidden] = 2.0
     w_ih = torch.stack([lstm.weight_ih_l0, lstm.weight_ih_l0_reverse])
     bias = torch.stack(
