@@ -20,7 +20,7 @@ with `.item()` every step, as `trainers/loop.py` does (it checks the loss before
 optimizer step), so each step waits for the GPU; the loggers then cost what they cost on
 top of a synchronised step. The results go to `loop_slowdown_cuda.{json,md}`:
 
-    python benchmarks/loop_slowdown.py --device cuda --targets 0.5 1 3 10
+    python benchmarks/loop_slowdown.py --device cuda --targets 1 3 10
 """
 
 from __future__ import annotations

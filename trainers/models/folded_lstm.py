@@ -75,9 +75,6 @@ def _gate_table(lstm: nn.LSTM, embedding: torch.Tensor) -> tuple[torch.Tensor, t
     direction's rows first; and [2, H, 4H]: the recurrent weights, transposed for `baddbmm`.
     The cell gate's columns of both are doubled (see `max_pooled`)."""
     hidden = lstm.hidden_size
-    # On the table's device: a CPU tensor here broke the LSTM's first evaluation on a GPU.
-    scale = torch.ones(4 * hidden, device=embedding.device, dtype=embedding.dtype)
-    scale[2 * hidden : 3 * hidden] = 2.0
     w_ih = torch.stack([lstm.weight_ih_l0, lstm.weight_ih_l0_reverse])
     bias = torch.stack(
         [
@@ -87,4 +84,10 @@ def _gate_table(lstm: nn.LSTM, embedding: torch.Tensor) -> tuple[torch.Tensor, t
     )
     table = torch.baddbmm(bias.unsqueeze(1), embedding.expand(2, -1, -1), w_ih.transpose(1, 2))
     recurrent = torch.stack([lstm.weight_hh_l0, lstm.weight_hh_l0_reverse]).transpose(1, 2)
-    return (table * scale).reshape(-1, 4 * hidden), (recurrent * scale).contiguous()
+    recurrent = recurrent.contiguous()
+    # Doubled in place on the weights' own device: a separate CPU scale tensor broke the
+    # LSTM's first evaluation on a GPU.
+    cell = slice(2 * hidden, 3 * hidden)
+    table[..., cell] *= 2.0
+    recurrent[..., cell] *= 2.0
+    return table.reshape(-1, 4 * hidden), recurrent
