@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from trainers.cli import main
+from trainers.data.pipeline import DataConfig, prepare_data
 
 
 def _runs(store_uri: str, experiment: str = "newsdesk"):
@@ -141,6 +142,26 @@ def test_all_trains_the_linear_baseline_and_the_three_neural_models(thucnews_sli
     )
     _, runs = _runs(store_uri, "three")
     assert sorted(r.data.tags["model"] for r in runs) == ["fasttext", "linear", "lstm", "textcnn"]
+    # The bag's hash table is sized from this corpus: one bucket per distinct bigram of the
+    # training texts, rounded up to a multiple of 10,000 (not the 200,000 of 45,000 lines).
+    (tokenizer,) = {
+        r.data.params["data.tokenizer"] for r in runs if r.data.tags["model"] != "linear"
+    }
+    config = DataConfig(
+        data=thucnews_slice, tokenizer=tokenizer, cache_dir=thucnews_slice.parent / "cache"
+    )
+    train = prepare_data(config)
+    ids = train.splits["train"].ids.tolist()
+    distinct = {(a, b) for row in ids for a, b in zip(row, row[1:], strict=False) if b}
+    expected = str(-(-len(distinct) // 10_000) * 10_000)
+    assert int(expected) < 200_000
+    buckets = {
+        r.data.tags["model"]: r.data.params.get(
+            "model.buckets", r.data.params.get("model.bag_buckets")
+        )
+        for r in runs
+    }
+    assert buckets == {"linear": None, "fasttext": expected, "textcnn": expected, "lstm": expected}
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The n-gram bag's idf weighting: what each row weighs, that the weighted mean is the plain
-mean until the weights are fitted, and that checkpoints from before it load unweighted."""
+mean until the weights are fitted, and that checkpoints from before it load unweighted; and
+its hash table sized from the training texts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import math
 import pytest
 import torch
 
-from trainers.models.ngram_bag import bag_mean, fit_bag_weights, idf_weights, unit_weights
+from trainers.models.ngram_bag import (
+    MAX_DERIVED_BUCKETS,
+    bag_mean,
+    derived_buckets,
+    fit_bag_weights,
+    idf_weights,
+    unit_weights,
+    with_derived_buckets,
+)
 from trainers.models.registry import build_model, config_from_dict, make_config
 
 
@@ -69,3 +78,28 @@ def test_a_checkpoint_from_before_the_idf_weights_loads_as_the_plain_mean(name, 
     old_model = build_model(name, old_config, 30, 4)
     assert not any(k.endswith("row_weights") for k in old_model.state_dict())
     build_model(name, old_config, 30, 4, random_init=False).load_state_dict(old_model.state_dict())
+
+
+def test_the_bucket_count_follows_the_distinct_ngrams_of_the_training_texts():
+    # Bigrams (5, 6) twice, (6, 7), (7, 5), (6, 5): 4 distinct; padding pairs do not count.
+    ids = torch.tensor([[5, 6, 7, 0], [5, 6, 5, 0], [0, 0, 0, 0]])
+    assert derived_buckets(ids) == 10_000  # 4, rounded up to a multiple of 10,000
+    assert derived_buckets(ids, ngrams=3) == 10_000
+    # 30,000 distinct bigrams need 30,000 buckets; 300,000 are capped.
+    pairs = torch.arange(1, 60_001).reshape(-1, 2)
+    assert derived_buckets(pairs) == 30_000
+    many = torch.arange(1, 600_001).reshape(-1, 2)
+    assert derived_buckets(many) == MAX_DERIVED_BUCKETS
+
+
+@pytest.mark.parametrize(("name", "field"), [("fasttext", "buckets"), ("lstm", "bag_buckets")])
+def test_a_bucket_count_of_0_is_derived_and_an_explicit_one_kept(name, field):
+    pairs = torch.arange(1, 60_001).reshape(-1, 2)
+    assert getattr(make_config(name), field) == 0  # the default: left to the corpus
+    derived = with_derived_buckets(make_config(name), pairs)
+    assert getattr(derived, field) == 30_000
+    assert getattr(with_derived_buckets(make_config(name), None), field) == MAX_DERIVED_BUCKETS
+    explicit = make_config(name, {field: 5000})
+    assert with_derived_buckets(explicit, pairs) == explicit
+    model = build_model(name, derived, 30_001, 4)  # the table has the derived rows
+    assert max(p.shape[0] for p in model.parameters()) == 30_001 + 30_000
