@@ -47,9 +47,9 @@ def derived_buckets(ids: torch.Tensor, ngrams: int = 2) -> int:
     bigrams) a 94 MB checkpoint, most of it rows no text hashes to, written with their
     optimizer moments at every resume checkpoint and uploaded with the model. THUCNews-45k
     has 503,000 distinct bigrams, so it keeps the 200,000 its results were measured with."""
-    if ngrams < 2 or ids.numel() == 0:
-        return _BUCKET_ROUNDING
-    hashed = ngram_ids(ids, 1, 1 << 62, ngrams)[:, ids.shape[1] :]  # no modulo: exact n-grams
+    # The table's own hashing with no modulo (and an offset of 1), so that every n-gram keeps
+    # its own id; the unigram columns are dropped. Unigrams only or no texts: 10,000.
+    hashed = ngram_ids(ids, 1, 1 << 62, ngrams)[:, ids.shape[1] :]
     distinct = int(torch.unique(hashed[hashed != 0]).numel())
     rounded = -(-max(distinct, 1) // _BUCKET_ROUNDING) * _BUCKET_ROUNDING
     return min(MAX_DERIVED_BUCKETS, rounded)
