@@ -180,3 +180,70 @@ def test_the_requirements_check_runs_only_when_asked(champion, tmp_path, caplog,
     assert len(model.predict(pd.DataFrame({"text": HEADLINES}))) == len(HEADLINES)
     warned = "torch==1.0.0" in caplog.text
     assert warned == check, caplog.text[-1000:]
+
+
+# Loads downloaded models in a Python that has the dependencies but no newsdesk: `-S` skips
+# site-packages' .pth files (the editable install's finder among them), and only the
+# site-packages folders themselves (argv[1]) go on the path.
+_LOAD_WITHOUT_NEWSDESK = """
+import importlib.util, json, sys
+sys.path.extend(json.loads(sys.argv[1]))
+assert importlib.util.find_spec("trainers") is None, "newsdesk is importable"
+import mlflow.pyfunc, pandas
+labels = [
+    mlflow.pyfunc.load_model(path).predict(pandas.DataFrame({"text": json.loads(sys.argv[3])}))[
+        "label"
+    ].tolist()
+    for path in json.loads(sys.argv[2])
+]
+import trainers
+print(json.dumps({"labels": labels, "trainers": trainers.__file__}))
+"""
+
+
+def test_each_model_carries_its_code_in_one_archive_and_loads_without_newsdesk(
+    trained_copy, tmp_path
+):
+    """The tracker and trainers packages travel as one zip in `code/` (a model's files are
+    uploaded one request each; as folders they were 94 of 101 files), and a Python without
+    newsdesk installed imports them from it and predicts as newsdesk does."""
+    store = resolve_store(trained_copy["uri"]).tracking_uri
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("dash").experiment_id
+    logged = client.search_logged_models(experiment_ids=[experiment])
+    assert len(logged) == 4  # the linear baseline and the three neural models
+    folders, expected = [], []
+    for index, model in enumerate(logged):
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                model.artifact_location, dst_path=str(tmp_path / str(index)), tracking_uri=store
+            )
+        )
+        files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+        assert [f for f in files if f.startswith("code/")] == ["code/newsdesk-code.zip"], files
+        assert len(files) <= 10, files
+        predicted = load_model(str(local), trained_copy["uri"], check_requirements=False)
+        expected.append(predicted.predict(pd.DataFrame({"text": HEADLINES}))["label"].tolist())
+        folders.append(str(local))
+    workdir = tmp_path / "elsewhere"  # not the checkout, whose packages `-c` would find
+    workdir.mkdir()
+    site_packages = [p for p in sys.path if p.endswith("site-packages")]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            _LOAD_WITHOUT_NEWSDESK,
+            json.dumps(site_packages),
+            json.dumps(folders),
+            json.dumps(HEADLINES),
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded["labels"] == expected
+    assert "newsdesk-code.zip" in loaded["trainers"], loaded["trainers"]

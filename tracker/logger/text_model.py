@@ -14,7 +14,9 @@ store of the run that logged it.
 from __future__ import annotations
 
 import importlib
+import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,30 @@ def load_object(loader: str, argument: str) -> Any:
 
 _REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "jieba", "scikit-learn")
 
+# The model's code, one archive in its `code/` folder; `text_model_code.py` puts it on the
+# import path (Python imports modules from a zip archive on `sys.path`).
+CODE_ARCHIVE = "newsdesk-code.zip"
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same code, the same bytes
+
+
+def write_code_archive(packages: list[str], archive: Path) -> Path:
+    """The `.py` files of the importable `packages`, under their package paths, in one zip.
+
+    Why one file: a model's artifacts are uploaded one HTTP request per file. The tracker and
+    trainers packages as folders were 94 of the 101 files of every text model, 13 s of
+    uploads to a server behind basic auth (each request checks the password) for a
+    5-step training. Entries are sorted and dated alike, so the same code gives the same
+    archive."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for package in packages:
+            root = Path(importlib.import_module(package).__file__).parent
+            for source in sorted(root.rglob("*.py")):
+                name = source.relative_to(root.parent).as_posix()
+                entry = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(entry, source.read_bytes())
+    return archive
+
 
 def log_text_model(
     client: MlflowClient,
@@ -98,20 +124,23 @@ def log_text_model(
         # label_id is an integer column on purpose: predictions never have missing values.
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(example, predictor.predict_frame(input_example))
-    code_paths = [
-        str(Path(importlib.import_module(p).__file__).parent) for p in (code_packages or [])
-    ]
 
     def save(local: Path) -> None:
-        mlflow.pyfunc.save_model(
-            str(local),
-            python_model=str(MODEL_CODE),
-            model_config={LOADER_KEY: loader},
-            artifacts={CHECKPOINT_KEY: str(checkpoint)},
-            signature=signature,
-            input_example=example,
-            code_paths=code_paths or None,
-            pip_requirements=pinned_requirements(_REQUIREMENTS),
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            code_paths = (
+                [str(write_code_archive(code_packages, Path(tmp) / CODE_ARCHIVE))]
+                if code_packages
+                else None
+            )
+            mlflow.pyfunc.save_model(
+                str(local),
+                python_model=str(MODEL_CODE),
+                model_config={LOADER_KEY: loader},
+                artifacts={CHECKPOINT_KEY: str(checkpoint)},
+                signature=signature,
+                input_example=example,
+                code_paths=code_paths,
+                pip_requirements=pinned_requirements(_REQUIREMENTS),
+            )
 
     return upload_pyfunc(client, run_id, name, save)
