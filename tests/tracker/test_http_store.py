@@ -146,3 +146,35 @@ def test_artifacts_logged_while_the_server_is_down_wait_in_the_log_and_arrive(se
     report = client.download_artifacts(log.run_id, "eval/report.json", str(tmp_path / "dl"))
     assert '"类别": "体育"' in Path(report).read_text(encoding="utf-8")
     assert sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss")) == [1, 2]
+
+
+def test_a_flush_that_timed_out_counts_toward_the_close_patience(server, tmp_path, capsys):
+    """`close` gives up on a store after `close_timeout_s` without progress; a `flush` that
+    just timed out on the same dead store is part of that wait. Before, a training that gave
+    up on the store after its 30 s check then waited another 30 s in `close` (61 s to exit).
+    Nothing is lost: the rest waits in the log for `newsdesk sync`."""
+    from trainers.cli import main
+
+    patience = 6.0
+    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, close_timeout_s=patience)
+    spools = tmp_path / "spool"
+    log = TrainingLogger("remote", tracking_uri=server.url, writer_config=cfg, spool_dir=spools)
+    for step in range(1, 101):
+        log.log_metrics({"train/loss": float(step)}, step=step)
+    assert log.flush(timeout=30)
+    server.kill()
+    log.log_metrics({"train/loss": 101.0}, step=101)
+    started = time.monotonic()
+    assert not log.flush(timeout=4)
+    log.close()
+    waited = time.monotonic() - started
+    print(f"flush 4 s + close with {patience:.0f} s of patience: {waited:.1f} s")
+    assert waited < 4 + patience - 1.5, waited  # the close waited about 2 s, not 6
+    assert log.spool_path is not None
+
+    server.start()
+    assert main(["sync", "--tracking-uri", server.url, "--spool-dir", str(spools)]) == 0
+    client = MlflowClient(tracking_uri=server.url)
+    steps = sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss"))
+    assert steps == list(range(1, 102))
+    assert client.get_run(log.run_id).info.status == "FINISHED"

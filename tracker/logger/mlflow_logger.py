@@ -126,6 +126,9 @@ class TrainingLogger:
         else:
             self.run_id = self._resume_run(experiment, run_id, tags)
         self._final_state: ShipState | None = None
+        # The shipper's progress and since when it has not changed, left by a `flush` that
+        # timed out: `close` counts that wait toward its patience (`_wait_for_shipper`).
+        self._stalled: tuple[tuple[int, int], float] | None = None
         self._wal_dir = wal_dir(self._spool_dir, self.run_id)
         meta = RunMeta(self.location.tracking_uri, self.run_id, os.getpid())
         self._wal = WalWriter(self._wal_dir, meta, self._config.segment_bytes)
@@ -235,13 +238,18 @@ class TrainingLogger:
 
     def _wait_for_shipper(self) -> ShipState:
         """Until the shipper exits, or has made no progress for `close_timeout_s` (then it is
-        stopped; its acknowledged positions are on disk)."""
+        stopped; its acknowledged positions are on disk).
+
+        A `flush` that just timed out with no progress counts toward that: a training that
+        gave up on a dead store after 30 s (`StoreUnavailable`) exited after 61 s, the flush's
+        30 s and then the close's own."""
         patience = self._config.close_timeout_s
-        deadline = time.monotonic() + patience
-        seen = None
+        seen, deadline = None, time.monotonic() + patience
+        if self._stalled is not None:
+            seen, since = self._stalled
+            deadline = since + patience
         while not self._shipper_exited():
-            state = read_state(self._wal_dir)
-            progress = (state.stored, sum(state.acked.values()))
+            progress = _progress(read_state(self._wal_dir))
             if progress != seen:
                 seen = progress
                 deadline = time.monotonic() + patience
@@ -438,10 +446,15 @@ class TrainingLogger:
         segment, end = self._wal.write_marked(json_line({"t": "f"}))
         self._wake_shipper()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while read_state(self._wal_dir).acked.get(segment, 0) < end:
+        seen, since = None, time.monotonic()
+        while (state := read_state(self._wal_dir)).acked.get(segment, 0) < end:
+            if (progress := _progress(state)) != seen:
+                seen, since = progress, time.monotonic()
             if self._shipper_exited() or (deadline is not None and time.monotonic() > deadline):
+                self._stalled = (seen, since)
                 return False
             time.sleep(0.005)
+        self._stalled = None
         return True
 
     # ----- introspection ----------------------------------------------------------------------
@@ -458,6 +471,12 @@ class TrainingLogger:
     def rejected(self) -> int:
         """How many entries the store refused for good (kept in the `.rejected` file)."""
         return self.shipper_state.rejected
+
+
+def _progress(state: ShipState) -> tuple[int, int]:
+    """What changes while the shipper gets anything into the store: points stored and log
+    positions acknowledged."""
+    return state.stored, sum(state.acked.values())
 
 
 def _parent_or_none(artifact_file: str) -> str | None:
