@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlflow.models import set_model
 
+# `text_model.CODE_ARCHIVE`, spelled out: tracker is not importable before this line.
 _ARCHIVE = Path(__file__).parent / "code" / "newsdesk-code.zip"
 if _ARCHIVE.is_file() and str(_ARCHIVE) not in sys.path:
     sys.path.insert(0, str(_ARCHIVE))
