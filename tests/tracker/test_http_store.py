@@ -178,3 +178,26 @@ def test_a_flush_that_timed_out_counts_toward_the_close_patience(server, tmp_pat
     steps = sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss"))
     assert steps == list(range(1, 102))
     assert client.get_run(log.run_id).info.status == "FINISHED"
+
+
+def test_time_after_a_timed_out_flush_does_not_count_toward_the_close_patience(server, tmp_path):
+    """Only the flush's own wait counts: a store that was down while the training went on
+    after the flush, and is back when it ends, gets everything at close."""
+    patience = 3.0
+    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, close_timeout_s=patience)
+    log = TrainingLogger(
+        "remote", tracking_uri=server.url, writer_config=cfg, spool_dir=tmp_path / "spool"
+    )
+    log.log_metrics({"train/loss": 1.0}, step=1)
+    assert log.flush(timeout=30)
+    server.kill()
+    log.log_metrics({"train/loss": 2.0}, step=2)
+    assert not log.flush(timeout=1)
+    log.log_metrics({"train/loss": 3.0}, step=3)
+    time.sleep(patience)  # the training goes on; the store is still down
+    server.start()
+    log.close()
+    assert log.spool_path is None
+    client = MlflowClient(tracking_uri=server.url)
+    assert sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss")) == [1, 2, 3]
+    assert client.get_run(log.run_id).info.status == "FINISHED"

@@ -126,7 +126,7 @@ class TrainingLogger:
         else:
             self.run_id = self._resume_run(experiment, run_id, tags)
         self._final_state: ShipState | None = None
-        # The shipper's progress and since when it has not changed, left by a `flush` that
+        # The shipper's progress and for how long it had not changed, left by a `flush` that
         # timed out: `close` counts that wait toward its patience (`_wait_for_shipper`).
         self._stalled: tuple[tuple[int, int], float] | None = None
         self._wal_dir = wal_dir(self._spool_dir, self.run_id)
@@ -240,14 +240,17 @@ class TrainingLogger:
         """Until the shipper exits, or has made no progress for `close_timeout_s` (then it is
         stopped; its acknowledged positions are on disk).
 
-        A `flush` that just timed out with no progress counts toward that: a training that
-        gave up on a dead store after 30 s (`StoreUnavailable`) exited after 61 s, the flush's
-        30 s and then the close's own."""
+        The wait of a `flush` that timed out with no progress counts toward that, as long as
+        nothing was stored since: a training that gave up on a dead store after 30 s
+        (`StoreUnavailable`) exited after 61 s, the flush's 30 s and then the close's own. Only
+        the flush's own wait counts (time spent training after it does not), and the close
+        always leaves the shipper it wakes `_CLOSE_GRACE_S` for one more attempt."""
         patience = self._config.close_timeout_s
         seen, deadline = None, time.monotonic() + patience
         if self._stalled is not None:
-            seen, since = self._stalled
-            deadline = since + patience
+            seen, stalled_for = self._stalled
+            left = max(patience - stalled_for, min(patience, _CLOSE_GRACE_S))
+            deadline = time.monotonic() + left
         while not self._shipper_exited():
             progress = _progress(read_state(self._wal_dir))
             if progress != seen:
@@ -451,7 +454,7 @@ class TrainingLogger:
             if (progress := _progress(state)) != seen:
                 seen, since = progress, time.monotonic()
             if self._shipper_exited() or (deadline is not None and time.monotonic() > deadline):
-                self._stalled = (seen, since)
+                self._stalled = (seen, time.monotonic() - since)
                 return False
             time.sleep(0.005)
         self._stalled = None
@@ -471,6 +474,11 @@ class TrainingLogger:
     def rejected(self) -> int:
         """How many entries the store refused for good (kept in the `.rejected` file)."""
         return self.shipper_state.rejected
+
+
+# What a close leaves the shipper it wakes even after a flush used up its patience: one more
+# attempt against a store that came back takes milliseconds.
+_CLOSE_GRACE_S = 1.0
 
 
 def _progress(state: ShipState) -> tuple[int, int]:
