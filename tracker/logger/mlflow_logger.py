@@ -126,9 +126,6 @@ class TrainingLogger:
         else:
             self.run_id = self._resume_run(experiment, run_id, tags)
         self._final_state: ShipState | None = None
-        # The shipper's progress and for how long it had not changed, left by a `flush` that
-        # timed out: `close` counts that wait toward its patience (`_wait_for_shipper`).
-        self._stalled: tuple[tuple[int, int], float] | None = None
         self._wal_dir = wal_dir(self._spool_dir, self.run_id)
         meta = RunMeta(self.location.tracking_uri, self.run_id, os.getpid())
         self._wal = WalWriter(self._wal_dir, meta, self._config.segment_bytes)
@@ -238,21 +235,13 @@ class TrainingLogger:
 
     def _wait_for_shipper(self) -> ShipState:
         """Until the shipper exits, or has made no progress for `close_timeout_s` (then it is
-        stopped; its acknowledged positions are on disk).
-
-        The wait of a `flush` that timed out with no progress counts toward that, as long as
-        nothing was stored since: a training that gave up on a dead store after 30 s
-        (`StoreUnavailable`) exited after 61 s, the flush's 30 s and then the close's own. Only
-        the flush's own wait counts (time spent training after it does not), and the close
-        always leaves the shipper it wakes `_CLOSE_GRACE_S` for one more attempt."""
+        stopped; its acknowledged positions are on disk)."""
         patience = self._config.close_timeout_s
-        seen, deadline = None, time.monotonic() + patience
-        if self._stalled is not None:
-            seen, stalled_for = self._stalled
-            left = max(patience - stalled_for, min(patience, _CLOSE_GRACE_S))
-            deadline = time.monotonic() + left
+        deadline = time.monotonic() + patience
+        seen = None
         while not self._shipper_exited():
-            progress = _progress(read_state(self._wal_dir))
+            state = read_state(self._wal_dir)
+            progress = (state.stored, sum(state.acked.values()))
             if progress != seen:
                 seen = progress
                 deadline = time.monotonic() + patience
@@ -449,15 +438,10 @@ class TrainingLogger:
         segment, end = self._wal.write_marked(json_line({"t": "f"}))
         self._wake_shipper()
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen, since = None, time.monotonic()
-        while (state := read_state(self._wal_dir)).acked.get(segment, 0) < end:
-            if (progress := _progress(state)) != seen:
-                seen, since = progress, time.monotonic()
+        while read_state(self._wal_dir).acked.get(segment, 0) < end:
             if self._shipper_exited() or (deadline is not None and time.monotonic() > deadline):
-                self._stalled = (seen, time.monotonic() - since)
                 return False
             time.sleep(0.005)
-        self._stalled = None
         return True
 
     # ----- introspection ----------------------------------------------------------------------
@@ -474,17 +458,6 @@ class TrainingLogger:
     def rejected(self) -> int:
         """How many entries the store refused for good (kept in the `.rejected` file)."""
         return self.shipper_state.rejected
-
-
-# What a close leaves the shipper it wakes even after a flush used up its patience: one more
-# attempt against a store that came back takes milliseconds.
-_CLOSE_GRACE_S = 1.0
-
-
-def _progress(state: ShipState) -> tuple[int, int]:
-    """What changes while the shipper gets anything into the store: points stored and log
-    positions acknowledged."""
-    return state.stored, sum(state.acked.values())
 
 
 def _parent_or_none(artifact_file: str) -> str | None:
