@@ -19,6 +19,7 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import PROGRESS_TIMEOUT_S, newsdesk_command, write_slice
+from trainers.run import STORE_CHECK_S
 
 pytestmark = pytest.mark.server
 
@@ -53,7 +54,10 @@ def test_server_down_after_training_keeps_the_model_and_the_run_finishes_later(
     _, err = proc.communicate(timeout=300)
     waited = time.monotonic() - killed
     print(f"exit {proc.returncode} {waited:.0f}s after the server died: {err.strip()[-400:]}")
-    assert proc.returncode == 1 and waited < 120
+    # The store check's deadline and the test evaluation; not the close's own patience on
+    # top (which made it 61 s: after the check timed out, the close stops once the store
+    # refuses again).
+    assert proc.returncode == 1 and waited < STORE_CHECK_S + 25, waited
     assert f"newsdesk resume {run_id}" in err and "Traceback" not in err
     assert Path(checkpoint).is_file()  # the trained weights are on this machine
 

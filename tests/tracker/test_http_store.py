@@ -146,3 +146,85 @@ def test_artifacts_logged_while_the_server_is_down_wait_in_the_log_and_arrive(se
     report = client.download_artifacts(log.run_id, "eval/report.json", str(tmp_path / "dl"))
     assert '"类别": "体育"' in Path(report).read_text(encoding="utf-8")
     assert sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss")) == [1, 2]
+
+
+def test_a_store_back_from_an_outage_takes_the_points_at_the_next_flush(server, tmp_path):
+    """The shipper retries on its own schedule, and `flush` cuts its backoff short. Before,
+    each attempt sat inside MLflow's HTTP retries (backoff doubling to 120 s: one `log_batch`
+    to a dead server returned after 248 s), so a store back from an outage was noticed up to
+    two minutes late and the shipper made no attempt `close` could count."""
+    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, backoff_max_s=60)
+    log = TrainingLogger(
+        "remote", tracking_uri=server.url, writer_config=cfg, spool_dir=tmp_path / "spool"
+    )
+    log.log_metrics({"train/loss": 1.0}, step=1)
+    assert log.flush(timeout=30)
+    server.kill()
+    log.log_metrics({"train/loss": 2.0}, step=2)
+    deadline = time.monotonic() + 30
+    while log.shipper_state.failures < 4:  # 0.2 + 0.4 + 0.8 s of backoff, then 1.6 s
+        assert time.monotonic() < deadline, "each attempt must fail fast, not retry inside"
+        time.sleep(0.05)
+    server.start()
+    started = time.monotonic()
+    assert log.flush(timeout=60)
+    waited = time.monotonic() - started
+    print(f"flush after the store came back: {waited:.1f} s")
+    assert waited < 10, waited  # not the rest of a backoff of up to 60 s
+    log.close()
+    client = MlflowClient(tracking_uri=server.url)
+    assert sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss")) == [1, 2]
+
+
+def test_close_after_a_timed_out_flush_stops_once_the_store_refuses_again(server, tmp_path):
+    """`close` gives up on a store after `close_timeout_s` without progress; after a `flush`
+    that timed out on the same dead store, it stops as soon as the store refuses two more
+    attempts. Before, a training that gave up on the store after its 30 s check waited
+    another 30 s in `close` (61 s to exit). Nothing is lost: the rest waits in the log for
+    `newsdesk sync`."""
+    from trainers.cli import main
+
+    patience = 20.0
+    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, close_timeout_s=patience)
+    spools = tmp_path / "spool"
+    log = TrainingLogger("remote", tracking_uri=server.url, writer_config=cfg, spool_dir=spools)
+    for step in range(1, 101):
+        log.log_metrics({"train/loss": float(step)}, step=step)
+    assert log.flush(timeout=30)
+    server.kill()
+    log.log_metrics({"train/loss": 101.0}, step=101)
+    assert not log.flush(timeout=4)
+    started = time.monotonic()
+    log.close()
+    waited = time.monotonic() - started
+    print(f"close after a flush that timed out, {patience:.0f} s of patience: {waited:.1f} s")
+    assert waited < patience / 2, waited
+    assert log.spool_path is not None
+
+    server.start()
+    assert main(["sync", "--tracking-uri", server.url, "--spool-dir", str(spools)]) == 0
+    client = MlflowClient(tracking_uri=server.url)
+    steps = sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss"))
+    assert steps == list(range(1, 102))
+    assert client.get_run(log.run_id).info.status == "FINISHED"
+
+
+def test_a_store_back_by_the_close_after_a_timed_out_flush_takes_everything(server, tmp_path):
+    """The quick stop counts the store's refusals, not seconds: a store that was down when a
+    `flush` timed out and is back when the training ends gets everything at close."""
+    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, close_timeout_s=30)
+    log = TrainingLogger(
+        "remote", tracking_uri=server.url, writer_config=cfg, spool_dir=tmp_path / "spool"
+    )
+    log.log_metrics({"train/loss": 1.0}, step=1)
+    assert log.flush(timeout=30)
+    server.kill()
+    log.log_metrics({"train/loss": 2.0}, step=2)
+    assert not log.flush(timeout=1)
+    log.log_metrics({"train/loss": 3.0}, step=3)
+    server.start()
+    log.close()
+    assert log.spool_path is None
+    client = MlflowClient(tracking_uri=server.url)
+    assert sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss")) == [1, 2, 3]
+    assert client.get_run(log.run_id).info.status == "FINISHED"

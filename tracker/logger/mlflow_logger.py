@@ -126,6 +126,8 @@ class TrainingLogger:
         else:
             self.run_id = self._resume_run(experiment, run_id, tags)
         self._final_state: ShipState | None = None
+        # Whether the last `flush` timed out: the store has then had its patience already.
+        self._store_unanswered = False
         self._wal_dir = wal_dir(self._spool_dir, self.run_id)
         meta = RunMeta(self.location.tracking_uri, self.run_id, os.getpid())
         self._wal = WalWriter(self._wal_dir, meta, self._config.segment_bytes)
@@ -225,34 +227,54 @@ class TrainingLogger:
         end_time = int(time.time() * 1000)
         self._wal.write(json_line({"t": "s", "status": status.value, "end_time": end_time}))
         self._wal.close()
+        failures = read_state(self._wal_dir).failures  # before the wakeup: see below
         self._wake_shipper()
-        state = self._final_state = self._wait_for_shipper()
+        state = self._final_state = self._wait_for_shipper(failures)
         self._report_rejected(state)
         if state.done:
             shutil.rmtree(self._wal_dir, ignore_errors=True)
             return
         self._report_leftover(state)
 
-    def _wait_for_shipper(self) -> ShipState:
+    def _wait_for_shipper(self, failures: int) -> ShipState:
         """Until the shipper exits, or has made no progress for `close_timeout_s` (then it is
-        stopped; its acknowledged positions are on disk)."""
+        stopped; its acknowledged positions are on disk).
+
+        After a `flush` that timed out, the store has had that patience already: the close
+        then also stops when two more of the shipper's attempts fail (`failures` is the count
+        read before the close woke it, so the second began after the wakeup; each failure
+        wakes it again, so no backoff is waited out). Counting attempts rather than seconds
+        lets a store that is back by then take everything however slow the machine is, and
+        ends the command as soon as the store is seen still down, not `close_timeout_s`
+        later."""
         patience = self._config.close_timeout_s
         deadline = time.monotonic() + patience
         seen = None
+        quick, woken_at = self._store_unanswered, failures
         while not self._shipper_exited():
             state = read_state(self._wal_dir)
             progress = (state.stored, sum(state.acked.values()))
             if progress != seen:
+                quick = quick and seen is None  # once the store takes something: patience
                 seen = progress
                 deadline = time.monotonic() + patience
+            elif quick and state.failures >= failures + 2:
+                self._stop_shipper()
+                break
+            elif quick and state.failures > woken_at:
+                woken_at = state.failures
+                self._wake_shipper()
             elif time.monotonic() >= deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self._shipper_pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self._shipper_pid, 0)
+                self._stop_shipper()
                 break
             time.sleep(0.01)
         return read_state(self._wal_dir)
+
+    def _stop_shipper(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._shipper_pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self._shipper_pid, 0)
 
     def _wake_shipper(self) -> None:
         """Ask the shipper to read the log now. Only while it is unreaped: its pid cannot
@@ -439,9 +461,13 @@ class TrainingLogger:
         self._wake_shipper()
         deadline = None if timeout is None else time.monotonic() + timeout
         while read_state(self._wal_dir).acked.get(segment, 0) < end:
-            if self._shipper_exited() or (deadline is not None and time.monotonic() > deadline):
+            if self._shipper_exited():
+                return False
+            if deadline is not None and time.monotonic() > deadline:
+                self._store_unanswered = True
                 return False
             time.sleep(0.005)
+        self._store_unanswered = False
         return True
 
     # ----- introspection ----------------------------------------------------------------------

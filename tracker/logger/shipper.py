@@ -30,6 +30,7 @@ from typing import TextIO
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities import RunStatus as MlflowRunStatus
+from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES
 from mlflow.tracking import MlflowClient
 
 from tracker.logger.spool import rejected_path, write_rejected
@@ -272,7 +273,8 @@ class Shipper:
                 if give_up():
                     return False
                 write_state(self.directory, self.state)  # the owner shows the reason
-                time.sleep(delay)
+                # Cut short by `flush` and `close` (`wake_shipper`): they want an attempt now.
+                _sleep_until_woken(delay)
                 delay = min(delay * 2, self._cfg.backoff_max_s)
                 continue
             self.state.last_error = None
@@ -398,7 +400,7 @@ class Shipper:
                     if wait > 0:
                         # Few wakeups: each one would take a core from the loop for a moment.
                         # `flush` and `close` wake it at once (`wake_shipper`).
-                        _sleep_until_woken(wait)
+                        _sleep_until_woken(wait, poll_s=0.05)
                         continue
                 if not self._ship_pending(give_up):
                     return 1  # orphaned and the store stays down: left to `sync`
@@ -461,11 +463,23 @@ class Shipper:
         self._finish()
 
 
-def _sleep_until_woken(seconds: float) -> None:
+def _sleep_until_woken(seconds: float, poll_s: float | None = None) -> None:
+    """Sleep `seconds`, or until `wake_shipper`'s signal. Where there is no `sigtimedwait`
+    (macOS) no signal can end the sleep: then it lasts at most `poll_s`, for a caller that
+    looks again soon instead."""
     if hasattr(signal, "sigtimedwait"):
         signal.sigtimedwait((WAKE_SIGNAL,), seconds)
-    else:  # macOS has no sigtimedwait: look more often instead
-        time.sleep(min(seconds, 0.05))
+    else:
+        time.sleep(seconds if poll_s is None else min(seconds, poll_s))
+
+
+def _own_retries_only() -> None:
+    """In the shipper: no HTTP retries inside MLflow's client, whose backoff doubles up to
+    120 s (one `log_batch` to a dead server returned after 248 s), so that a store back from
+    an outage was noticed up to two minutes late and `close` could not get an answer within
+    its patience. `_retrying` retries instead, at most `backoff_max_s` apart, and `flush` and
+    `close` can cut its wait short. The training process keeps the user's setting."""
+    os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
 
 
 def process_alive(pid: int) -> bool:
@@ -524,6 +538,7 @@ def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> i
         from tracker.store.mlflow_internals import forget_inherited_connections
 
         forget_inherited_connections()
+        _own_retries_only()
         if not lock_held:
             os.close(lock_fd)
         shipper = Shipper(directory, config, tracking_uri=tracking_uri)
