@@ -50,6 +50,7 @@ bench: install
 	$(PY) benchmarks/sweep_thucnews.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/dashboard.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/server_postgres.py --out benchmarks/results
+	$(PY) benchmarks/store_outage.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache
