@@ -148,12 +148,8 @@ def test_artifacts_logged_while_the_server_is_down_wait_in_the_log_and_arrive(se
     assert sorted(m.step for m in client.get_metric_history(log.run_id, "train/loss")) == [1, 2]
 
 
-def test_a_store_back_from_an_outage_takes_the_points_at_the_next_flush(server, tmp_path):
-    """The shipper retries on its own schedule, and `flush` cuts its backoff short. Before,
-    each attempt sat inside MLflow's HTTP retries (backoff doubling to 120 s: one `log_batch`
-    to a dead server returned after 248 s), so a store back from an outage was noticed up to
-    two minutes late and the shipper made no attempt `close` could count."""
-    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, backoff_max_s=60)
+def _logging_when_the_store_dies(server, cfg: WriterConfig, tmp_path) -> TrainingLogger:
+    """A logger whose step 1 is stored and whose step 2 was logged after the server died."""
     log = TrainingLogger(
         "remote", tracking_uri=server.url, writer_config=cfg, spool_dir=tmp_path / "spool"
     )
@@ -161,6 +157,16 @@ def test_a_store_back_from_an_outage_takes_the_points_at_the_next_flush(server, 
     assert log.flush(timeout=30)
     server.kill()
     log.log_metrics({"train/loss": 2.0}, step=2)
+    return log
+
+
+def test_a_store_back_from_an_outage_takes_the_points_at_the_next_flush(server, tmp_path):
+    """The shipper retries on its own schedule, and `flush` cuts its backoff short. Before,
+    each attempt sat inside MLflow's HTTP retries (backoff doubling to 120 s: one `log_batch`
+    to a dead server returned after 248 s), so a store back from an outage was noticed up to
+    two minutes late and the shipper made no attempt `close` could count."""
+    cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, backoff_max_s=60)
+    log = _logging_when_the_store_dies(server, cfg, tmp_path)
     deadline = time.monotonic() + 30
     while log.shipper_state.failures < 4:  # 0.2 + 0.4 + 0.8 s of backoff, then 1.6 s
         assert time.monotonic() < deadline, "each attempt must fail fast, not retry inside"
@@ -213,13 +219,7 @@ def test_a_store_back_by_the_close_after_a_timed_out_flush_takes_everything(serv
     """The quick stop counts the store's refusals, not seconds: a store that was down when a
     `flush` timed out and is back when the training ends gets everything at close."""
     cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, close_timeout_s=30)
-    log = TrainingLogger(
-        "remote", tracking_uri=server.url, writer_config=cfg, spool_dir=tmp_path / "spool"
-    )
-    log.log_metrics({"train/loss": 1.0}, step=1)
-    assert log.flush(timeout=30)
-    server.kill()
-    log.log_metrics({"train/loss": 2.0}, step=2)
+    log = _logging_when_the_store_dies(server, cfg, tmp_path)
     assert not log.flush(timeout=1)
     log.log_metrics({"train/loss": 3.0}, step=3)
     server.start()
