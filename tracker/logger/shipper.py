@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
@@ -136,6 +136,7 @@ class Shipper:
         self.set_aside: list[str] = []
         self.kept_status = False
         self.ended_run = False
+        self._answered_at = time.monotonic()  # the store's last accepted request
 
     # ----- reading ----------------------------------------------------------------------------
     def _fill(self) -> str | None:
@@ -278,6 +279,7 @@ class Shipper:
                 delay = min(delay * 2, self._cfg.backoff_max_s)
                 continue
             self.state.last_error = None
+            self._answered_at = time.monotonic()
             return True
 
     def _ship_artifact(self, give_up: Callable[[], bool]) -> bool:
@@ -436,13 +438,22 @@ class Shipper:
         return True
 
     def _ship_everything(self) -> None:
+        """Retries like the live shipper, until `close_timeout_s` passes without an accepted
+        request; MLflow's own retries are off meanwhile (`mlflow_retries_off`), so a store
+        that is still down is reported after that, not after MLflow's 4 minutes."""
         self.state = read_state(self.directory)
         self._read = dict(self.state.acked)
+        self._answered_at = time.monotonic()
+
+        def give_up() -> bool:
+            return time.monotonic() - self._answered_at >= self._cfg.close_timeout_s
+
         while True:
             trigger = self._fill()
-            shipped = self._ship_pending(lambda: True)
-            if shipped and self._artifact is not None:
-                shipped = self._ship_artifact(lambda: True)
+            with mlflow_retries_off():
+                shipped = self._ship_pending(give_up)
+                if shipped and self._artifact is not None:
+                    shipped = self._ship_artifact(give_up)
             if not shipped:
                 raise ShipError(
                     f"{self.directory}: the store did not take run {self.meta.run_id} "
@@ -480,6 +491,23 @@ def _own_retries_only() -> None:
     its patience. `_retrying` retries instead, at most `backoff_max_s` apart, and `flush` and
     `close` can cut its wait short. The training process keeps the user's setting."""
     os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
+
+
+@contextlib.contextmanager
+def mlflow_retries_off() -> Iterator[None]:
+    """`_own_retries_only` for the duration of a `newsdesk sync` (or the sync that `newsdesk
+    resume` starts with, before anything else talks to the store), then the user's setting
+    again. MLflow reads the variable at each request; it has no per-client setting."""
+    name = MLFLOW_HTTP_REQUEST_MAX_RETRIES.name
+    previous = os.environ.get(name)
+    os.environ[name] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def process_alive(pid: int) -> bool:
