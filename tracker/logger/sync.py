@@ -22,6 +22,8 @@ from tracker.logger.writer import WriterConfig, chunks
 
 # How long `sync` waits for the shipper of a dead process to let go of its run's log.
 ORPHAN_WAIT_S = 60.0
+# How long `newsdesk sync` retries a store that takes nothing before it says so.
+SYNC_PATIENCE_S = WriterConfig.close_timeout_s
 
 
 @dataclass
@@ -44,6 +46,7 @@ def sync_spools(
     *,
     run_id: str | None = None,
     wait_s: float = 0.0,
+    patience_s: float = SYNC_PATIENCE_S,
 ) -> SyncReport:
     """Ship every run log under `directory` (see `Shipper.ship_all`) and replay every pending
     spool file of earlier versions, then mark it synced.
@@ -54,10 +57,12 @@ def sync_spools(
     was resumed and finished meanwhile stays FINISHED. A file whose replay fails (the store
     is down) stays pending; the exception names it. With `run_id`, only that run's files
     (what `newsdesk resume` ships before it looks at the store); `wait_s` is how long to
-    wait for a shipper that still holds a log (the dying process's, finishing its work).
+    wait for a shipper that still holds a log (the dying process's, finishing its work);
+    `patience_s` how long a store that takes nothing is retried before `ShipError`.
     """
     report = SyncReport()
-    _sync_wals(directory, tracking_uri, run_id, wait_s, report)
+    config = WriterConfig(close_timeout_s=patience_s)
+    _sync_wals(directory, tracking_uri, run_id, wait_s, config, report)
     for path in pending_spools(directory):
         if run_id is not None and not path.name.startswith(run_id):
             continue
@@ -86,14 +91,19 @@ def sync_spools(
 
 
 def _sync_wals(
-    directory: Path, tracking_uri: str | None, run_id: str | None, wait_s: float, report: SyncReport
+    directory: Path,
+    tracking_uri: str | None,
+    run_id: str | None,
+    wait_s: float,
+    config: WriterConfig,
+    report: SyncReport,
 ) -> None:
     for log in pending_wals(directory):
         try:
             meta = read_meta(log)
             if run_id is not None and meta.run_id != run_id:
                 continue
-            shipper = Shipper(log, WriterConfig(), tracking_uri=tracking_uri, notify=_Quiet())
+            shipper = Shipper(log, config, tracking_uri=tracking_uri, notify=_Quiet())
         except FileNotFoundError:
             continue  # its shipper finished and deleted it just now
         # The shipper of a process that died is finishing its work: wait for it.

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tracker import schema
-from tracker.logger.sync import sync_spools
+from tracker.logger.sync import SYNC_PATIENCE_S, sync_spools
 from tracker.store.location import default_spool_dir, resolve_store
 from trainers.cli.errors import UsageError
 from trainers.cli.options import add_experiment, add_tracking_uri, is_server_uri
@@ -21,7 +21,7 @@ from trainers.cli.options import add_experiment, add_tracking_uri, is_server_uri
 def cmd_sync(args: argparse.Namespace) -> int:
     location = resolve_store(args.tracking_uri)
     directory = Path(args.spool_dir) if args.spool_dir else default_spool_dir(location)
-    report = sync_spools(directory, tracking_uri=args.tracking_uri)
+    report = sync_spools(directory, tracking_uri=args.tracking_uri, patience_s=args.patience)
     for line in report.set_aside:
         print(f"newsdesk sync: {line}", file=sys.stderr)
     for run_id in report.kept_status:
@@ -49,6 +49,14 @@ def add_sync_command(sub: argparse._SubParsersAction) -> None:
     add_tracking_uri(sync)
     sync.add_argument(
         "--spool-dir", default=None, help="spool folder (default: spool/ beside the SQLite store)"
+    )
+    sync.add_argument(
+        "--patience",
+        type=float,
+        default=SYNC_PATIENCE_S,
+        metavar="SECONDS",
+        help="how long to keep retrying a store that takes nothing before exiting 1 "
+        f"(default: {SYNC_PATIENCE_S:.0f})",
     )
     sync.set_defaults(func=cmd_sync)
 
