@@ -255,7 +255,8 @@ class TrainingLogger:
             state = read_state(self._wal_dir)
             progress = (state.stored, sum(state.acked.values()))
             if progress != seen:
-                quick = quick and seen is None  # once the store takes something: patience
+                if seen is not None:
+                    quick = False  # the store took something: the full patience again
                 seen = progress
                 deadline = time.monotonic() + patience
             elif quick and state.failures >= failures + 2:

@@ -377,6 +377,7 @@ class Shipper:
         (an earlier shipper of this run still held the log), it waits for the lock first."""
         with contextlib.ExitStack() as stack:
             stack.callback(self._close_pool)
+            stack.enter_context(mlflow_retries_off())
             if not lock_held:
                 stack.enter_context(locked(self.directory, wait_s=float("inf")))
             self.state = read_state(self.directory)  # an earlier shipper may have moved on
@@ -438,9 +439,8 @@ class Shipper:
         return True
 
     def _ship_everything(self) -> None:
-        """Retries like the live shipper, until `close_timeout_s` passes without an accepted
-        request; MLflow's own retries are off meanwhile (`mlflow_retries_off`), so a store
-        that is still down is reported after that, not after MLflow's 4 minutes."""
+        """Retries like the live shipper (`mlflow_retries_off`), until `close_timeout_s`
+        passes without an accepted request."""
         self.state = read_state(self.directory)
         self._read = dict(self.state.acked)
         self._answered_at = time.monotonic()
@@ -484,20 +484,18 @@ def _sleep_until_woken(seconds: float, poll_s: float | None = None) -> None:
         time.sleep(seconds if poll_s is None else min(seconds, poll_s))
 
 
-def _own_retries_only() -> None:
-    """In the shipper: no HTTP retries inside MLflow's client, whose backoff doubles up to
-    120 s (one `log_batch` to a dead server returned after 248 s), so that a store back from
-    an outage was noticed up to two minutes late and `close` could not get an answer within
-    its patience. `_retrying` retries instead, at most `backoff_max_s` apart, and `flush` and
-    `close` can cut its wait short. The training process keeps the user's setting."""
-    os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
-
-
 @contextlib.contextmanager
 def mlflow_retries_off() -> Iterator[None]:
-    """`_own_retries_only` for the duration of a `newsdesk sync` (or the sync that `newsdesk
-    resume` starts with, before anything else talks to the store), then the user's setting
-    again. MLflow reads the variable at each request; it has no per-client setting."""
+    """No HTTP retries inside MLflow's client while shipping, then the user's setting again.
+
+    MLflow's backoff doubles up to 120 s (one `log_batch` to a dead server returned after
+    248 s): a store back from an outage was noticed up to two minutes late, `close` could
+    not get an answer within its patience, and `newsdesk sync` took 4 minutes to say the
+    store was down. `_retrying` retries instead, at most `backoff_max_s` apart, and `flush`
+    and `close` can cut its wait short. Shipping runs in the forked shipper, in `newsdesk
+    sync`, or in the sync `newsdesk resume` starts with before anything else talks to the
+    store, so the training's own requests keep the user's setting. MLflow reads the variable
+    at each request; it has no per-client setting."""
     name = MLFLOW_HTTP_REQUEST_MAX_RETRIES.name
     previous = os.environ.get(name)
     os.environ[name] = "0"
@@ -566,7 +564,6 @@ def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> i
         from tracker.store.mlflow_internals import forget_inherited_connections
 
         forget_inherited_connections()
-        _own_retries_only()
         if not lock_held:
             os.close(lock_fd)
         shipper = Shipper(directory, config, tracking_uri=tracking_uri)
