@@ -203,6 +203,10 @@ class _Loop:
         self._agreed_stop: int | None = None  # a stop every process of the job agreed on
         self.on_validation: ValidationHook | None = None
         self.sign = 1.0 if config.mode == "min" else -1.0
+        # The model's own training loss where it has one (FastText's hinge), else cross-entropy.
+        self._loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = getattr(
+            parts.model, "training_loss", F.cross_entropy
+        )
         # The same seed on every process: the same epoch order, which each then shards.
         self.generator = torch.Generator().manual_seed(config.seed)
         self.state = TrainingState(
@@ -281,7 +285,7 @@ class _Loop:
         ids = split.ids[index].to(parts.device, non_blocking=True)
         labels = split.labels[index].to(parts.device, non_blocking=True)
         logits = parts.forward(ids)
-        loss = F.cross_entropy(logits, labels)
+        loss = self._loss(logits, labels)
         correct = (logits.argmax(dim=1) == labels).float().mean()
         if self.dist is not None:
             loss_value, acc, any_stop = self.dist.reduce_step(loss, correct, bool(stop.signum))
@@ -418,8 +422,17 @@ class _Loop:
         self._checkpoint(graceful=True)
         if state.best_state is not None:
             parts.model.load_state_dict(state.best_state)
+        self._calibrate()
         test = evaluate(parts.model, self.data.splits["test"], config.eval_batch_size, parts.device)
         return self._result(test)
+
+    def _calibrate(self) -> None:
+        """A model whose scores are margins (FastText's hinge loss) fits its softmax
+        temperature on the dev split, after the best weights are back and before the test."""
+        calibrate = getattr(self.parts.model, "calibrate", None)
+        if calibrate is not None:
+            dev = self.data.splits["dev"]
+            calibrate(dev.ids, dev.labels, self.config.eval_batch_size, self.parts.device)
 
     def _result(self, test: Evaluation | None) -> TrainResult:
         state, config = self.state, self.config

@@ -31,7 +31,7 @@ from trainers.loop import (
     train,
 )
 from trainers.models.init import init_weights
-from trainers.models.ngram_bag import fit_bag_weights, with_derived_buckets
+from trainers.models.ngram_bag import fit_bag_weights, with_derived_buckets, with_derived_ngrams
 from trainers.models.registry import build_model
 from trainers.plots import confusion_figure, curves_figure
 from trainers.resume_state import Checkpointer
@@ -216,8 +216,9 @@ def run_training(
     started = time.perf_counter()
     torch.manual_seed(train_config.seed)
     pretrained = prepared.embeddings.weight if prepared.embeddings is not None else None
-    # A bucket count left to the corpus (0) is fixed here, so that the params, the checkpoint
-    # and prediction see the table this run trained.
+    # An n-gram order and a bucket count left to the data (0) are fixed here, so that the
+    # params, the checkpoint and prediction see the table this run trained.
+    model_config = with_derived_ngrams(model_config, data_config.tokenizer)
     model_config = with_derived_buckets(model_config, prepared.splits["train"].ids)
     model = build_model(
         model_name, model_config, len(prepared.vocab), prepared.num_classes, pretrained

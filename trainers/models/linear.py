@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from trainers.data.tokenizers import make_tokenizer
+from trainers.models.calibration import fit_temperature, log_loss
 from trainers.models.frame import prediction_frame
 
 if TYPE_CHECKING:  # scikit-learn and SciPy take 2 s to import: only a linear model needs them
@@ -34,8 +35,6 @@ if TYPE_CHECKING:  # scikit-learn and SciPy take 2 s to import: only a linear mo
     from sklearn.svm import LinearSVC
 
 NAME = "linear"
-# Temperatures tried when fitting the softmax on dev scores (log-spaced; SVM scores are O(1)).
-_TEMPERATURES = np.geomspace(0.02, 5.0, 80)
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,8 @@ def _vectorizer(kind: str, config: LinearConfig, vocabulary=None) -> TfidfVector
 
 
 def _kinds(tokenizer: str) -> list[str]:
-    """Character n-grams always; jieba words too for `word` and `char+word`."""
-    return ["char", "word"] if tokenizer in ("word", "char+word") else ["char"]
+    """Character n-grams always; jieba words too for `word`, `char+word` and `ngrams`."""
+    return ["char", "word"] if tokenizer in ("word", "char+word", "ngrams") else ["char"]
 
 
 class LinearClassifier:
@@ -180,7 +179,7 @@ def fit_linear(
     svm.fit(features, labels)
     coef, intercept = _full_coef(svm, len(label_names))
     model = LinearClassifier(config, tokenizer, vectorizers, coef, intercept, label_names)
-    model.temperature = _fit_temperature(model.scores(dev[0]), np.asarray(dev[1]))
+    model.temperature = fit_temperature(model.scores(dev[0]), np.asarray(dev[1]))
     return model
 
 
@@ -206,20 +205,6 @@ def _full_coef(svm: LinearSVC, num_classes: int) -> tuple[np.ndarray, np.ndarray
     for row, cls in enumerate(classes):
         coef[cls], intercept[cls] = svm.coef_[row], svm.intercept_[row]
     return coef, intercept
-
-
-def _fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
-    if len(labels) == 0:
-        return 1.0
-    losses = [log_loss(scores / t, labels) for t in _TEMPERATURES]
-    return float(_TEMPERATURES[int(np.argmin(losses))])
-
-
-def log_loss(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean cross-entropy of softmax(logits) against integer labels."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    return float(np.mean(log_norm - shifted[np.arange(len(labels)), labels]))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ LSTM near the linear baseline.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -55,6 +55,19 @@ def derived_buckets(ids: torch.Tensor, ngrams: int = 2) -> int:
     return min(MAX_DERIVED_BUCKETS, rounded)
 
 
+# Tokenizers whose tokens are n-grams already (`NgramTokenizer`): a bag hashes no pairs of them.
+NGRAM_TOKENIZERS = ("ngrams",)
+
+
+def with_derived_ngrams(config, tokenizer: str | None):
+    """`config` with `ngrams` 0 (left to the data) fixed: 1 for a tokenizer whose tokens are
+    n-grams already, else 2 (tokens and their hashed bigrams); with no tokenizer known (a model
+    built outside a training run), 2. An explicit value is returned unchanged."""
+    if getattr(config, "ngrams", None) != 0:
+        return config
+    return dataclasses.replace(config, ngrams=1 if tokenizer in NGRAM_TOKENIZERS else 2)
+
+
 def with_derived_buckets(config, ids: torch.Tensor | None):
     """`config` with its bucket count derived from the training ids (`derived_buckets`) where
     it is 0, or `MAX_DERIVED_BUCKETS` when no ids are given (a model built outside a training
@@ -67,7 +80,12 @@ def with_derived_buckets(config, ids: torch.Tensor | None):
 
 
 def bag_table(
-    vocab_size: int, dim: int, buckets: int, ngrams: int, random_init: bool = True
+    vocab_size: int,
+    dim: int,
+    buckets: int,
+    ngrams: int,
+    random_init: bool = True,
+    std: float = 0.1,
 ) -> nn.EmbeddingBag:
     """The shared table, `sparse=True`: a step updates only the rows its batch touched (two
     dense 250,499 x 300 tables, as in the reference, cost 0.85 s per step).
@@ -79,7 +97,7 @@ def bag_table(
         empty = torch.empty(rows, dim)
         return nn.EmbeddingBag(rows, dim, mode="mean", sparse=True, padding_idx=0, _weight=empty)
     table = nn.EmbeddingBag(rows, dim, mode="mean", sparse=True, padding_idx=0)
-    nn.init.normal_(table.weight, std=0.1)
+    nn.init.normal_(table.weight, std=std)
     with torch.no_grad():
         table.weight[0].zero_()
     return table
@@ -115,21 +133,30 @@ def unit_weights(rows: int) -> torch.Tensor:
     return weights
 
 
+BagNorm = Literal["mean", "l2"]
+
+
 def bag_mean(
     table: torch.Tensor,
     bags: torch.Tensor,
     row_weights: torch.Tensor | None,
     sparse: bool = False,
+    norm: BagNorm = "mean",
 ) -> torch.Tensor:
     """[B, n] row ids -> [B, dim]: the mean of their rows of `table`, weighted by
-    `row_weights` when given (the padding row 0 never counts); an all-padding bag is 0."""
-    if row_weights is None:
+    `row_weights` when given (the padding row 0 never counts); an all-padding bag is 0.
+
+    `norm="l2"`: the weighted sum divided by the weights' L2 norm instead of their sum, the
+    TF-IDF vector that scikit-learn's `TfidfVectorizer` gives the linear model (a long text
+    counts for more than the mean of its rows)."""
+    if row_weights is None and norm == "mean":
         return nn.functional.embedding_bag(bags, table, mode="mean", padding_idx=0, sparse=sparse)
-    weights = row_weights[bags]
+    weights = (bags != 0).to(table.dtype) if row_weights is None else row_weights[bags]
     total = nn.functional.embedding_bag(
         bags, table, mode="sum", per_sample_weights=weights, padding_idx=0, sparse=sparse
     )
-    return total / weights.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    scale = weights.sum(dim=1, keepdim=True) if norm == "mean" else weights.norm(dim=1, keepdim=True)
+    return total / scale.clamp(min=1e-12)
 
 
 def fit_bag_weights(model: nn.Module, train_ids: torch.Tensor) -> None:
@@ -160,9 +187,10 @@ class FoldedTable:
         weight: torch.Tensor,
         bags: torch.Tensor,
         row_weights: torch.Tensor | None = None,
+        norm: BagNorm = "mean",
     ) -> torch.Tensor:
         folded = self._folded.get((table, weight), lambda: table @ weight.T)
-        return bag_mean(folded, bags, row_weights)
+        return bag_mean(folded, bags, row_weights, norm=norm)
 
 
 class NgramBag(nn.Module):

@@ -16,7 +16,7 @@ from trainers.models.fasttext import FastText, FastTextConfig
 from trainers.models.linear import NAME as LINEAR
 from trainers.models.linear import LinearConfig
 from trainers.models.lstm import LSTMClassifier, LSTMConfig
-from trainers.models.ngram_bag import with_derived_buckets
+from trainers.models.ngram_bag import with_derived_buckets, with_derived_ngrams
 from trainers.models.textcnn import TextCNN, TextCNNConfig
 
 MODELS: dict[str, tuple[type, type[nn.Module]]] = {
@@ -59,7 +59,8 @@ def build_model(
     """`random_init=False` leaves the large tables uninitialised, for a checkpoint's weights
     loaded right after."""
     _, model_cls = MODELS[name]
-    config = with_derived_buckets(config, None)  # a training run has derived them already
+    # A training run has derived them already.
+    config = with_derived_buckets(with_derived_ngrams(config, None), None)
     return model_cls(config, vocab_size, num_classes, pretrained, random_init)
 
 
