@@ -142,11 +142,17 @@ def test_all_trains_the_linear_baseline_and_the_three_neural_models(thucnews_sli
     )
     _, runs = _runs(store_uri, "three")
     assert sorted(r.data.tags["model"] for r in runs) == ["fasttext", "linear", "lstm", "textcnn"]
+    tokenizers = {r.data.tags["model"]: r.data.params["data.tokenizer"] for r in runs}
+    assert tokenizers == {
+        "linear": "char",
+        "fasttext": "ngrams",
+        "textcnn": "char+word",
+        "lstm": "char+word",
+    }
     # The bag's hash table is sized from this corpus: one bucket per distinct bigram of the
     # training texts, rounded up to a multiple of 10,000 (not the 200,000 of 45,000 lines).
-    (tokenizer,) = {
-        r.data.params["data.tokenizer"] for r in runs if r.data.tags["model"] != "linear"
-    }
+    # FastText's tokens are n-grams already: it hashes no pairs and has no buckets.
+    tokenizer = tokenizers["textcnn"]
     config = DataConfig(
         data=thucnews_slice, tokenizer=tokenizer, cache_dir=thucnews_slice.parent / "cache"
     )
@@ -161,7 +167,9 @@ def test_all_trains_the_linear_baseline_and_the_three_neural_models(thucnews_sli
         )
         for r in runs
     }
-    assert buckets == {"linear": None, "fasttext": expected, "textcnn": expected, "lstm": expected}
+    assert buckets == {"linear": None, "fasttext": "0", "textcnn": expected, "lstm": expected}
+    fasttext = next(r for r in runs if r.data.tags["model"] == "fasttext")
+    assert fasttext.data.params["model.ngrams"] == "1"
 
 
 @pytest.mark.parametrize(

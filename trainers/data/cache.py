@@ -23,7 +23,7 @@ __all__ = ["cache_key", "cached_tensor", "cached_tokens", "default_cache_dir"]
 
 SEP = "\x1f"  # between the tokens of one text
 ROW_SEP = "\x1e"  # between texts
-CACHE_VERSION = "3"  # 3: char+word segments with the compact jieba dictionary
+CACHE_VERSION = "4"  # 4: the ngrams tokenizer in text order (3: compact jieba dictionary)
 
 
 def cache_key(*parts: str) -> str:

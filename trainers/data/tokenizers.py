@@ -43,6 +43,15 @@ class WordTokenizer:
     def __call__(self, text: str) -> list[str]:
         return [w for w in self._jieba.lcut(text) if not w.isspace()]
 
+    def starts(self, text: str) -> list[tuple[int, str]]:
+        """The words with the position in `text` where each starts."""
+        found, position = [], 0
+        for word in self._jieba.lcut(text):
+            if not word.isspace():
+                found.append((position, word))
+            position += len(word)
+        return found
+
 
 class CharWordTokenizer:
     """The characters, then jieba's words of two or more characters (the single-character
@@ -66,7 +75,7 @@ class CharWordTokenizer:
 
 class NgramTokenizer:
     """The linear model's features as tokens: the characters and character bigrams of the
-    lower-cased text (whitespace runs as one space, as scikit-learn's `analyzer="char"`), then
+    lower-cased text (whitespace runs as one space, as scikit-learn's `analyzer="char"`) and
     jieba's words, each marked `w:` so that a one-character word is a feature apart from the
     character (the linear model keeps words in a block of their own). The bag models take
     them as they are (`ngrams=1`: no hashed pairs of adjacent tokens).
@@ -83,9 +92,24 @@ class NgramTokenizer:
         self._words = WordTokenizer(compact_cache=cache_dir or default_cache_dir())
 
     def __call__(self, text: str) -> list[str]:
+        """In the order of the text (each character, the bigram it starts, the words that
+        start there), so that a text cut to `pad_size` tokens keeps all three kinds for the
+        part it keeps."""
         chars = self._SPACES.sub(" ", text.lower())
-        bigrams = [chars[i : i + 2] for i in range(len(chars) - 1)]
-        return [*chars, *bigrams, *("w:" + w for w in self._words(text))]
+        words = self._words.starts(text)
+        tokens: list[str] = []
+        next_word = 0
+        for i, char in enumerate(chars):
+            tokens.append(char)
+            if i + 1 < len(chars):
+                tokens.append(chars[i : i + 2])
+            # Positions in the text, read against the normalised one (a whitespace run made
+            # one space shifts them by a little): close enough for where a cut falls.
+            while next_word < len(words) and words[next_word][0] <= i:
+                tokens.append("w:" + words[next_word][1])
+                next_word += 1
+        tokens.extend("w:" + word for _, word in words[next_word:])
+        return tokens
 
 
 TOKENIZERS = ("char", "word", "char+word", "ngrams")

@@ -71,9 +71,11 @@ def with_derived_ngrams(config, tokenizer: str | None):
 def with_derived_buckets(config, ids: torch.Tensor | None):
     """`config` with its bucket count derived from the training ids (`derived_buckets`) where
     it is 0, or `MAX_DERIVED_BUCKETS` when no ids are given (a model built outside a training
-    run); an explicit count, or a config without a bag, is returned unchanged."""
-    for name, ngrams in (("buckets", getattr(config, "ngrams", 2)), ("bag_buckets", 2)):
-        if getattr(config, name, None) == 0:
+    run); an explicit count, a unigram model's (no bucket rows) or a config without a bag is
+    returned unchanged."""
+    # An order left to the data (0) counts as bigrams here; unigrams alone need no buckets.
+    for name, ngrams in (("buckets", getattr(config, "ngrams", 2) or 2), ("bag_buckets", 2)):
+        if getattr(config, name, None) == 0 and ngrams > 1:
             count = MAX_DERIVED_BUCKETS if ids is None else derived_buckets(ids, ngrams)
             return dataclasses.replace(config, **{name: count})
     return config
