@@ -7,6 +7,7 @@ loads with `torch.load(weights_only=True)`: loading one can never run code.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def make_checkpoint(
         "model_name": model_name,
         "model_config": dataclasses.asdict(model_config),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "vocab": list(vocab_tokens),
+        **packed_vocab(vocab_tokens),
         "label_names": list(label_names),
         "tokenizer": tokenizer,
         "pad_size": pad_size,
@@ -54,3 +55,26 @@ def load_checkpoint(path: Path) -> dict:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ValueError(f"{path} is not a newsdesk checkpoint")
     return checkpoint
+
+
+def packed_vocab(tokens: tuple | list) -> dict[str, Any]:
+    """The vocabulary as one string and each token's length, not a list of strings.
+
+    Why: torch's weights-only unpickler reads a list of 287,000 strings (FastText's `ngrams`
+    vocabulary on THUCNews-45k) in 0.94 s, half of predicting 10,000 headlines; the string
+    and a tensor of lengths load in 0.01 s and split back in 0.05 s."""
+    return {
+        "vocab_text": "".join(tokens),
+        "vocab_lengths": torch.tensor([len(t) for t in tokens], dtype=torch.int32),
+    }
+
+
+def checkpoint_vocab(checkpoint: dict) -> tuple[str, ...]:
+    """The vocabulary's tokens, packed (`packed_vocab`) or, as written before, a list."""
+    if "vocab_text" not in checkpoint:
+        return tuple(checkpoint["vocab"])
+    text = checkpoint["vocab_text"]
+    ends = list(itertools.accumulate(checkpoint["vocab_lengths"].tolist()))
+    if (ends[-1] if ends else 0) != len(text):
+        raise ValueError("the checkpoint's vocabulary is damaged: lengths do not match its text")
+    return tuple(text[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True))

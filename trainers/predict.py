@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from trainers.checkpoint import load_checkpoint
+from trainers.checkpoint import checkpoint_vocab, load_checkpoint
 from trainers.data.fork_encode import encode_all
 from trainers.data.tokenizers import make_tokenizer
 from trainers.data.vocab import Vocab
@@ -53,7 +53,7 @@ class Predictor:
     @classmethod
     def from_dict(cls, ckpt: dict) -> Predictor:
         config = config_from_dict(ckpt["model_name"], ckpt["model_config"])
-        vocab = Vocab(tuple(ckpt["vocab"]))
+        vocab = Vocab(checkpoint_vocab(ckpt))
         model = build_model(
             ckpt["model_name"], config, len(vocab), len(ckpt["label_names"]), random_init=False
         )

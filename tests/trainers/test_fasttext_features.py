@@ -132,3 +132,24 @@ def test_the_ngram_order_left_to_the_data_follows_the_tokenizer(tokenizer, ngram
     explicit = make_config("fasttext", {"ngrams": 3})
     assert with_derived_ngrams(explicit, tokenizer) == explicit
     assert with_derived_ngrams(make_config("lstm"), tokenizer) == make_config("lstm")
+
+
+def test_a_vocabulary_packed_in_a_checkpoint_reads_back_and_an_old_list_still_loads(tmp_path):
+    from trainers.checkpoint import (
+        checkpoint_vocab,
+        load_checkpoint,
+        make_checkpoint,
+        save_checkpoint,
+    )
+
+    tokens = ("<pad>", "<unk>", "央", "央行", "w:央行", " ", "a\nb", "w:iPhone", "\x1f")
+    model = build_model("fasttext", make_config("fasttext"), len(tokens), 2)
+    ckpt = make_checkpoint(model, "fasttext", model.config, tokens, ["a", "b"], "ngrams", 8)
+    assert "vocab" not in ckpt  # one string and a tensor of lengths, not a list of strings
+    loaded = load_checkpoint(save_checkpoint(ckpt, tmp_path / "m.pt"))
+    assert checkpoint_vocab(loaded) == tokens
+    old = {k: v for k, v in loaded.items() if not k.startswith("vocab_")} | {"vocab": list(tokens)}
+    assert checkpoint_vocab(old) == tokens
+    damaged = loaded | {"vocab_text": loaded["vocab_text"][:-1]}
+    with pytest.raises(ValueError, match="damaged"):
+        checkpoint_vocab(damaged)
