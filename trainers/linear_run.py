@@ -18,7 +18,8 @@ from tracker.interface import MetricLogger
 from trainers.data.pipeline import DataConfig, PreparedData
 from trainers.evaluate import Evaluation
 from trainers.loop import TrainResult
-from trainers.models.linear import NAME, LinearClassifier, LinearConfig, fit_linear, log_loss
+from trainers.models.calibration import log_loss
+from trainers.models.linear import NAME, LinearClassifier, LinearConfig, fit_linear
 from trainers.run import RunOutcome, data_params, log_data_tags, log_results
 
 STEP = 1

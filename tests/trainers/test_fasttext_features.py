@@ -112,9 +112,7 @@ def test_a_checkpoint_from_before_the_ngram_features_loads_as_the_model_it_was()
     """A stored config without `bag_norm`, `loss` and `ngrams` meant the mean of the bag,
     cross-entropy and hashed bigrams: no temperature buffer, so the old state loads strictly."""
     new = {"bag_norm", "loss", "ngrams", "init_std"}
-    stored = {
-        k: v for k, v in dataclasses.asdict(make_config("fasttext")).items() if k not in new
-    }
+    stored = {k: v for k, v in dataclasses.asdict(make_config("fasttext")).items() if k not in new}
     old = config_from_dict("fasttext", stored)
     assert (old.bag_norm, old.loss, old.ngrams) == ("mean", "cross_entropy", 2)
     old_model = build_model("fasttext", old, 30, 4)

@@ -56,7 +56,7 @@ def test_scores_rank_classes_as_scikit_learns_own_pipeline(splits):
 
 
 def test_the_temperature_fitted_on_dev_lowers_the_dev_log_loss(splits):
-    from trainers.models.linear import log_loss
+    from trainers.models.calibration import log_loss
 
     train, dev, _, names = splits
     model = fit_linear(LinearConfig(), "char", train, dev, names)

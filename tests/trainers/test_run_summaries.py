@@ -48,8 +48,12 @@ def test_best_so_far_metrics_follow_the_validation_histories(trained_store, runs
         assert best_acc == expected_acc
         assert run.data.metrics[schema.BEST_LOSS] == min(v for _, v in val_loss)
         assert run.data.metrics[schema.BEST_ACC] == max(v for _, v in val_acc)
-        # The monitored metric is val/loss (min): best/step is where it was lowest.
-        assert run.data.metrics[schema.BEST_AT_STEP] == expected_loss[-1][0]
+        # best/step is where the monitored metric last improved: val/loss (min), or val/acc
+        # (max) for FastText, whose hinge loss gives margins, not probabilities.
+        monitor = run.data.params.get("train.monitor", schema.VAL_LOSS)
+        assert monitor == (schema.VAL_ACC if run.data.tags["model"] == "fasttext" else "val/loss")
+        expected = expected_acc if monitor == schema.VAL_ACC else expected_loss
+        assert run.data.metrics[schema.BEST_AT_STEP] == expected[-1][0]
         assert run.data.metrics[schema.BEST_AT_STEP] == run.data.metrics[schema.BEST_STEP]
 
 

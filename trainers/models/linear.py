@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from trainers.data.tokenizers import make_tokenizer
-from trainers.models.calibration import fit_temperature, log_loss
+from trainers.models.calibration import fit_temperature
 from trainers.models.frame import prediction_frame
 
 if TYPE_CHECKING:  # scikit-learn and SciPy take 2 s to import: only a linear model needs them

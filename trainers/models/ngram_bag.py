@@ -157,7 +157,9 @@ def bag_mean(
     total = nn.functional.embedding_bag(
         bags, table, mode="sum", per_sample_weights=weights, padding_idx=0, sparse=sparse
     )
-    scale = weights.sum(dim=1, keepdim=True) if norm == "mean" else weights.norm(dim=1, keepdim=True)
+    scale = (
+        weights.sum(dim=1, keepdim=True) if norm == "mean" else weights.norm(dim=1, keepdim=True)
+    )
     return total / scale.clamp(min=1e-12)
 
 
