@@ -356,6 +356,10 @@ class _Loop:
         """Log validation at the current step; True when early stopping should end training."""
         state, config = self.state, self.config
         parts = self.parts
+        # A model whose scores are margins is calibrated on dev first, so that `val/loss` is
+        # the log-loss of the probabilities it would predict (what early stopping, a sweep's
+        # objective and its pruner compare), not of raw margins.
+        self._calibrate()
         ev = evaluate(parts.model, self.data.splits["dev"], config.eval_batch_size, parts.device)
         self.logger.log_metrics(
             {schema.VAL_LOSS: ev.loss, schema.VAL_ACC: ev.acc}, step=state.global_step
@@ -428,7 +432,8 @@ class _Loop:
 
     def _calibrate(self) -> None:
         """A model whose scores are margins (FastText's hinge loss) fits its softmax
-        temperature on the dev split, after the best weights are back and before the test."""
+        temperature on the dev split: before each validation, and after the best weights are
+        back, before the test."""
         calibrate = getattr(self.parts.model, "calibrate", None)
         if calibrate is not None:
             dev = self.data.splits["dev"]

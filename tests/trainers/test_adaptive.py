@@ -76,9 +76,11 @@ def test_the_derived_values_are_logged_as_the_run_s_params(thucnews_slice, store
     assert params["train.min_steps"] == "1000"
     assert params["train.epochs"] == "200"  # 640 lines: 5 steps per epoch, 1,000 steps
     assert params["train.eval_every"] == "5" and params["train.patience"] == "50"
-    # FastText's per-model defaults: characters and words, the sparse table at its own rate.
-    assert params["data.tokenizer"] == "char+word" and params["train.sparse_lr"] == "0.02"
-    assert 24 <= int(params["data.pad_size"]) <= 48  # headlines and their words
+    # FastText's per-model defaults: the linear model's features (characters, their bigrams,
+    # words), the sparse table at its own rate, the best checkpoint by validation accuracy.
+    assert params["data.tokenizer"] == "ngrams" and params["train.sparse_lr"] == "0.002"
+    assert (params["train.monitor"], params["train.mode"]) == ("val/acc", "max")
+    assert 48 <= int(params["data.pad_size"]) <= 96  # about 2.5 tokens per character
     assert float(params["data.train_tokens_p99"]) <= int(params["data.pad_size"])
     val_steps = [m.step for m in client.get_metric_history(run.info.run_id, "val/loss")]
     assert val_steps == [5, 10, 12]  # max_steps still ends it

@@ -113,7 +113,7 @@ class FastText(nn.Module):
                 self.embedding.weight[:vocab_size] = pretrained
         rows = self.embedding.weight.shape[0]
         self.register_buffer("row_weights", unit_weights(rows) if config.idf else None)
-        # The softmax temperature of the hinge's margins: 1 in training, fitted by `calibrate`.
+        # The softmax temperature of the hinge's margins, fitted by `calibrate`.
         hinge = config.loss == "hinge"
         self.register_buffer("temperature", torch.ones(()) if hinge else None)
         self.dropout = nn.Dropout(config.dropout)
@@ -144,7 +144,11 @@ class FastText(nn.Module):
         return self._scaled(self.fc2(features))
 
     def _scaled(self, scores: torch.Tensor) -> torch.Tensor:
-        return scores if self.temperature is None else scores / self.temperature
+        """Evaluation and prediction: the margins over the fitted temperature. Training: the
+        margins themselves, which the hinge loss needs whatever was fitted meanwhile."""
+        if self.temperature is None or self.training:
+            return scores
+        return scores / self.temperature
 
     def training_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The loss the training loop minimises: cross-entropy, or the one-vs-rest hinge
