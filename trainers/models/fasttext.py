@@ -6,8 +6,8 @@ then hash buckets), averaged in one call (`trainers.models.ngram_bag`).
 By default it reads the linear model's features (`--tokenizer ngrams`: characters, character
 bigrams and jieba's words), weights them as TF-IDF does (idf, L2-normalised) and trains with
 the one-vs-rest hinge loss of a linear SVM. Its scores are margins, so a softmax temperature
-fitted on the dev split after training (`calibrate`) turns them into class probabilities, as
-the linear model does with its SVM's scores.
+fitted on the dev split (`calibrate`, before each validation and after training) turns them
+into class probabilities, as the linear model does with its SVM's scores.
 """
 
 from __future__ import annotations
