@@ -51,6 +51,8 @@ from trainers.run import run_training
 WORKER_ENV = "NEWSDESK_SWEEP_WORKER"
 PARENT_ENV = "NEWSDESK_SWEEP_PARENT"
 PARENT_ATTR = "mlflow_parent_run_id"
+# A trial two workers asked for at once, one too many: ended at once, never trained.
+SURPLUS_ATTR = "surplus"
 OBJECTIVE = schema.VAL_LOSS  # minimised: the lowest val/loss a trial reached
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -144,6 +146,8 @@ def parent_logger(
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows = []
     for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get(SURPLUS_ATTR):
+            continue
         rows.append(
             {
                 "trial": t.number,
@@ -238,6 +242,7 @@ class _Worker:
                 and t.state in (*FINISHED_STATES, optuna.trial.TrialState.RUNNING)
             ]
             if len(ahead) >= self.args.trials:  # another worker took the last one first
+                trial.set_user_attr(SURPLUS_ATTR, True)  # never ran: not in the trials table
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 return
             if not self._trial(trial):
