@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tracker import TrainingLogger, schema  # noqa: E402
+from tracker.cli import main as newsdesk  # noqa: E402
 from tracker.dashboard.compare import metric_history  # noqa: E402
 from tracker.dashboard.predict import load_model, predict, read_headlines  # noqa: E402
-from trainers.cli import main as newsdesk  # noqa: E402
 
 KEYS = [*schema.STEP_METRICS[:3], *schema.VAL_METRICS]
 
@@ -123,7 +123,7 @@ def _one_round(model: str, uri: str, texts: list[str], headlines: Path, folder: 
     cli_s = time.perf_counter() - started
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "trainers.cli", *command],
+        [sys.executable, "-m", "tracker.cli", *command],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         f"trained for 20 steps (the cost does not depend on training); minimum (maximum) of "
         f"{predictions[0]['rounds']} rounds, the models interleaved in each. In-process: "
         "what the command costs once Python and the libraries are loaded (the issue's bar, "
-        "2 s); fresh process: `python -m trainers.cli predict --file` from the shell.",
+        "2 s); fresh process: `python -m tracker.cli predict --file` from the shell.",
         "",
         "| model | model load | predict | `predict --file`, in-process | `predict --file`, "
         "fresh process |",

@@ -33,7 +33,7 @@ from tracker import schema  # noqa: E402
 
 def newsdesk(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "trainers.cli", *args], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "tracker.cli", *args], check=True, cwd=ROOT)
     return time.perf_counter() - started
 
 

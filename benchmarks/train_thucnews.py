@@ -59,7 +59,7 @@ REFERENCE = {  # Chinese-Text-Classification-Pytorch on this machine, same split
 def child(argv: list[str]) -> int:
     """Run `newsdesk train` in this process, then print peak RSS as the last line."""
     sys.path.insert(0, str(ROOT))
-    from trainers.cli import main
+    from tracker.cli import main
 
     code = main(argv)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

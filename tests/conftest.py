@@ -135,7 +135,7 @@ def trained_store(thucnews_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     Tests that change the store use `trained_copy`, which copies the database (the artifacts,
     models included, stay shared and are only read).
     """
-    from trainers.cli import main
+    from tracker.cli import main
 
     root = tmp_path_factory.mktemp("trained")
     data = write_slice(thucnews_dir, root / "slice", {"train": 640, "dev": 200, "test": 200})

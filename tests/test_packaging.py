@@ -74,6 +74,8 @@ def test_a_fresh_environment_installs_the_core_then_the_trainers_extra(wheel, tm
     _run([*pip, *constraints, str(wheel)], tmp_path)
     assert "newsdesk" in _run([newsdesk, "--version"], tmp_path).stdout
     assert "train" in _run([newsdesk, "--help"], tmp_path).stdout
+    for command in ("compare", "promote", "sync"):  # the tracker's own commands, core only
+        assert "--tracking-uri" in _run([newsdesk, command, "--help"], tmp_path).stdout
     no_torch = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import torch"], capture_output=True, cwd=tmp_path
     )

@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 from tests.browser.pages import EXPAND_CHILD_RUNS, RUN_LINKS, chromium, open_page, runs_url
 from tests.conftest import write_slice
 from tracker import schema
+from tracker.cli import main
 from tracker.server.mlflow_server import TrackingServer
-from trainers.cli import main
 
 pytestmark = pytest.mark.browser
 PARENT = "sweep-sweep-ui-fasttext"

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from tracker import TrainingLogger, WriterConfig
+from tracker.cli import main
 from tracker.dashboard.compare import metric_history, runs_frame
-from trainers.cli import main
 
 
 @pytest.fixture

@@ -188,7 +188,7 @@ def test_close_after_a_timed_out_flush_stops_once_the_store_refuses_again(server
     attempts. Before, a training that gave up on the store after its 30 s check waited
     another 30 s in `close` (61 s to exit). Nothing is lost: the rest waits in the log for
     `newsdesk sync`."""
-    from trainers.cli import main
+    from tracker.cli import main
 
     patience = 20.0
     cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=0.2, close_timeout_s=patience)

@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tracker import RunStatus, TrainingLogger, WriterConfig
-from trainers.cli import main
+from tracker.cli import main
 
 FAST = WriterConfig(flush_interval_s=0.05)
 

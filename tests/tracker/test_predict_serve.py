@@ -18,9 +18,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import newsdesk_command
+from tracker.cli import main
 from tracker.dashboard.predict import load_model, model_location
 from tracker.store.location import resolve_store
-from trainers.cli import main
 
 HEADLINES = [
     "央行宣布下调存款准备金率",
@@ -186,7 +186,7 @@ def test_the_requirements_check_runs_only_when_asked(champion, tmp_path, caplog,
 # site-packages' .pth files (the editable install's finder among them), and only the
 # site-packages folders themselves (argv[1]) go on the path.
 _LOAD_WITHOUT_NEWSDESK = """
-import importlib.util, json, sys
+import importlib, importlib.util, json, sys
 sys.path.extend(json.loads(sys.argv[1]))
 assert importlib.util.find_spec("trainers") is None, "newsdesk is importable"
 import mlflow.pyfunc, pandas
@@ -196,8 +196,8 @@ labels = [
     ].tolist()
     for path in json.loads(sys.argv[2])
 ]
-import trainers
-print(json.dumps({"labels": labels, "trainers": trainers.__file__}))
+trainers_file = importlib.import_module("trainers").__file__  # from the model's code zip
+print(json.dumps({"labels": labels, "trainers": trainers_file}))
 """
 
 

@@ -10,8 +10,8 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import newsdesk_command
+from tracker.cli import main
 from tracker.dashboard.registry import promote
-from trainers.cli import main
 
 
 def _run_with_model(client, exp_id: str, acc: float, status=LoggedModelStatus.READY) -> tuple:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from trainers.cli import main
+from tracker.cli import main
 
 
 def _promote(store: dict, *extra: str) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from tracker.cli import main
 from tracker.logger.spool import SpoolContent, write_spool
 from tracker.logger.writer import Batch
-from trainers.cli import main
 
 
 def _spool(directory: Path, uri: str, run_id: str, steps: range, status: str | None) -> Path:

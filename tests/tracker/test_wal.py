@@ -14,8 +14,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from tracker.cli import main
 from tracker.logger.wal import RunMeta, WalWriter, metrics_line, segments, wal_dir
-from trainers.cli import main
 
 PLAIN_LOOP = """
 import os, sys, time

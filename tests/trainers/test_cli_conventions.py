@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import SMALL_MODELS, newsdesk_command
 from tracker import schema
 from tracker.server.ports import free_port
-from trainers.cli import build_parser, main
+from tracker.cli import build_parser, main
 
 SMALL = {
     "all": SMALL_MODELS,

@@ -49,6 +49,7 @@ from tracker.logger.wal import (
     write_state,
 )
 from tracker.logger.writer import Batch, WriterConfig, chunks, is_permanent, separate
+from tracker.processes import process_alive
 from tracker.schema import PROCESS_DIED_TAG, REJECTED_TAG
 from tracker.store.mlflow_internals import MAX_PARAMS_TAGS_PER_BATCH, insert_metrics, sql_engine
 
@@ -506,17 +507,6 @@ def mlflow_retries_off() -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = previous
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` exists (signal 0 checks without sending anything)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _detach(directory: Path) -> None:

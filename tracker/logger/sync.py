@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tracker.logger.shipper import Shipper, apply_status, make_sender, process_alive
+from tracker.logger.shipper import Shipper, apply_status, make_sender
 from tracker.logger.spool import (
     SpoolError,
     mark_synced,
@@ -19,6 +19,7 @@ from tracker.logger.spool import (
 )
 from tracker.logger.wal import pending_wals, read_meta
 from tracker.logger.writer import WriterConfig, chunks
+from tracker.processes import process_alive
 
 # How long `sync` waits for the shipper of a dead process to let go of its run's log.
 ORPHAN_WAIT_S = 60.0

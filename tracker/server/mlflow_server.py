@@ -23,6 +23,10 @@ from tracker.server.ports import free_port
 AUTH_ADMIN_PASSWORD_ENV = "MLFLOW_AUTH_ADMIN_PASSWORD"
 SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 BACKEND_STORE_ENV = "MLFLOW_BACKEND_STORE_URI"
+# MLflow 3 starts a job runner (a huey consumer per job kind, each a full Python process) with
+# every server; newsdesk submits no jobs, so its servers run without it unless the user's
+# environment asks for it.
+JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 
 class ServerError(RuntimeError):
@@ -100,6 +104,7 @@ def server_environment(config: ServerConfig) -> dict[str, str]:
     user of the machine in `ps`."""
     env = {**os.environ, **config.extra_env}
     env[BACKEND_STORE_ENV] = config.backend_store_uri
+    env.setdefault(JOB_EXECUTION_ENV, "false")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if config.auth:
         if not env.get(AUTH_ADMIN_PASSWORD_ENV):

@@ -1,120 +1,27 @@
-"""The `newsdesk` command line: the application layer that wires `trainers` to `tracker`.
+"""The training commands of `newsdesk`: the application layer that wires `trainers` to `tracker`.
 
-The commands are defined by topic (`train_commands`: train, demo, resume, whose work is in
-`training`; `tracking_commands`: sync, compare, promote, predict, ui; `server_command`);
-`wiring` is the one place that builds a logger and a checkpointer from arguments; `options`
-holds the options several commands share; `errors` decides how a failure ends. Training code
-outside this package sees only the logger interface (`tracker.interface`) and the names in
-`tracker.schema`.
+`newsdesk` itself is `tracker.cli`; this package contributes `train`, `demo`, `resume` and
+`sweep` to it through the `newsdesk.commands` entry-point group (`add_commands`). The commands
+are defined by topic (`train_commands`: train, demo, resume, whose work is in `training`;
+`sweep_command`, whose work is in `sweep`); `wiring` is the one place that builds a logger and a
+checkpointer from arguments; `launcher` starts and watches the processes of `--nproc N`.
+Training code outside this package sees only the logger interface (`tracker.interface`) and
+the names in `tracker.schema`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import signal
-import sys
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from importlib import metadata
 
-from tracker.interface import TerminatedBySignal
-from tracker.interrupts import redeliver_swallowed_interrupts
-from trainers.cli.errors import DEBUG_ENV, report
-from trainers.cli.options import HelpFormatter, resolve_experiment
-from trainers.cli.server_command import add_server_command
+from tracker.cli import main
 from trainers.cli.sweep_command import add_sweep_command
-from trainers.cli.tracking_commands import add_dashboard_commands, add_sync_command
 from trainers.cli.train_commands import add_resume_command, add_trainer_commands
 
-# Libraries whose INFO chatter (database migrations, say) is not for the user's screen.
-_QUIET_LOGGERS = ("mlflow", "alembic")
-# MLflow draws a progress bar for every local file it copies into a model; in a log that is
-# a line of carriage returns per copy. This is the only switch MLflow offers, and the command
-# line (the application, never the library) sets it as a default the user can override.
-_ARTIFACT_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+__all__ = ["add_commands", "main"]
 
 
-def _version() -> str:
-    try:
-        return metadata.version("newsdesk")
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed)"
-
-
-class CommandParser(argparse.ArgumentParser):
-    """Every command's parser shows each option's default in its help."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog="newsdesk", description="Train headline classifiers and track them in MLflow."
-    )
-    parser.add_argument("--version", action="version", version=f"newsdesk {_version()}")
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help=f"show tracebacks and library logs (also: {DEBUG_ENV}=1)",
-    )
-    sub = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=CommandParser
-    )
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """The `newsdesk.commands` entry point: add the training commands to `newsdesk`."""
     add_trainer_commands(sub)
     add_resume_command(sub)
     add_sweep_command(sub)
-    add_sync_command(sub)
-    add_dashboard_commands(sub)
-    add_server_command(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command. Usage errors end in one line and exit 2, other failures in one line
-    and exit 1 (`--debug` shows the traceback), a signal N in 128 + N."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # `--nproc` runs it N times
-    resolve_experiment(args)
-    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    args.debug = debug  # the commands see the flag or the environment variable alike
-    if not debug:
-        for name in _QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        os.environ.setdefault(_ARTIFACT_BAR_ENV, "false")
-    try:
-        with _sigterm_as_interrupt():
-            return int(args.func(args) or 0)
-    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure ends in one line
-        return report(args.command, exc, debug=debug)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM anywhere in a command (data preparation, evaluation, an upload) is raised like
-    Ctrl-C: an open run ends KILLED and the command exits 143 with one line. The training loop
-    and the logger install their own handlers while they run and restore this one after. An
-    interrupt raised inside a garbage-collector callback, where Python ignores it, is delivered
-    again."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise TerminatedBySignal(signum)
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        with redeliver_swallowed_interrupts():
-            yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

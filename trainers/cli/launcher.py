@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,6 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from tracker import schema
-from tracker.server.ports import free_port
 from tracker.store.location import resolve_store
 
 # The file in which rank 0 records the runs it opens (one id per line).
@@ -45,6 +45,13 @@ def announce_run(run_id: str) -> None:
             fh.write(run_id + "\n")
 
 
+def _rendezvous_port() -> int:
+    """A loopback port nothing listens on now, for the job's rendezvous (MASTER_PORT)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _threads_per_process(nproc: int) -> str:
     return str(max(1, (os.cpu_count() or 1) // nproc))
 
@@ -57,7 +64,7 @@ def _describe(code: int) -> str:
 
 class _Job:
     def __init__(self, argv: Sequence[str], nproc: int, run_file: Path) -> None:
-        port = free_port()
+        port = _rendezvous_port()
         self.procs: list[subprocess.Popen] = []
         for rank in range(nproc):
             env = dict(os.environ)

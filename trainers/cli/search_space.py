@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainers.cli.errors import UsageError
+from tracker.cli.errors import UsageError
 from trainers.cli.overrides import SECTIONS
 
 

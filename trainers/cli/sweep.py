@@ -36,12 +36,12 @@ from matplotlib import pyplot as plt
 from mlflow.tracking import MlflowClient
 
 from tracker import TrainingLogger, schema
+from tracker.cli.errors import UsageError
 from tracker.dashboard.plots import sweep_history_figure
 from tracker.interface import RunStatus
-from tracker.logger.shipper import process_alive
+from tracker.processes import process_alive
 from tracker.store.access import check_write_access
 from tracker.store.location import redact, resolve_store, sqlite_path
-from trainers.cli.errors import UsageError
 from trainers.cli.search_space import Dimension, space_for
 from trainers.cli.training import _configs, _prepare
 from trainers.cli.wiring import open_logger

@@ -11,15 +11,14 @@ import sys
 from typing import get_args
 
 from tracker import schema
-from tracker.logger.system_metrics import DEFAULT_INTERVAL_S as SYSTEM_METRICS_INTERVAL_S
-from trainers.cli.errors import UsageError
-from trainers.cli.options import (
-    CACHE_DIR_HELP,
+from tracker.cli.errors import UsageError
+from tracker.cli.options import (
     add_experiment,
     add_tracking_uri,
     command_name,
     dashboard_hint,
 )
+from tracker.logger.system_metrics import DEFAULT_INTERVAL_S as SYSTEM_METRICS_INTERVAL_S
 from trainers.config import (
     MODEL_DATA_DEFAULTS,
     MODEL_TRAIN_DEFAULTS,
@@ -27,6 +26,8 @@ from trainers.config import (
     TokenizerName,
     TrainConfig,
 )
+
+CACHE_DIR_HELP = "tokenization cache folder (default: $NEWSDESK_CACHE, else ~/.cache/newsdesk)"
 
 # Mirrors trainers.distributed.DEFAULT_TIMEOUT_S, which imports torch (this module must not).
 DEFAULT_TIMEOUT_S = 300.0

@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from tracker.cli.errors import UsageError
 from tracker.server.mlflow_server import (
     BACKEND_STORE_ENV,
     ServerConfig,
@@ -15,7 +16,6 @@ from tracker.server.mlflow_server import (
 )
 from tracker.server.postgres import LocalPostgres, PostgresConfig, PostgresError
 from tracker.store.location import DEFAULT_TRACKING_URI, redact, resolve_store
-from trainers.cli.errors import UsageError
 
 
 def cmd_server(args: argparse.Namespace) -> int:

@@ -1,21 +1,23 @@
-"""Tracking-side commands: sync, compare, promote, predict, ui.
+"""The tracker's everyday commands: sync, compare, promote, predict, ui.
 
-They need only `tracker` (MLflow, pandas, matplotlib): no torch import happens unless a model
-is loaded for prediction.
+They need only the core install (MLflow, pandas, matplotlib): no torch import happens unless a
+model is loaded for prediction.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tracker import schema
+from tracker.cli.errors import UsageError
+from tracker.cli.options import add_experiment, add_tracking_uri, is_server_uri
 from tracker.logger.sync import SYNC_PATIENCE_S, sync_spools
+from tracker.server.mlflow_server import JOB_EXECUTION_ENV
 from tracker.store.location import default_spool_dir, resolve_store
-from trainers.cli.errors import UsageError
-from trainers.cli.options import add_experiment, add_tracking_uri, is_server_uri
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -202,8 +204,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
         str(args.port),
     ]
     print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it")
+    env = {**os.environ}
+    env.setdefault(JOB_EXECUTION_ENV, "false")  # the UI's jobs are none of newsdesk's
     try:
-        return subprocess.call(command)
+        return subprocess.call(command, env=env)
     except KeyboardInterrupt:
         return 0
 

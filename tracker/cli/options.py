@@ -16,7 +16,6 @@ from tracker.store.location import resolve_store
 
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
 DEFAULT_EXPERIMENT = "newsdesk"
-CACHE_DIR_HELP = "tokenization cache folder (default: $NEWSDESK_CACHE, else ~/.cache/newsdesk)"
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
