@@ -17,7 +17,7 @@ The names below are the public API of the logging core.
 from tracker.interface import MetricLogger, RunStatus, TerminatedBySignal
 from tracker.logger.memory_logger import MemoryLogger
 from tracker.logger.mlflow_logger import TrainingLogger
-from tracker.logger.writer import WriterConfig
+from tracker.shipping.config import WriterConfig
 
 __all__ = [
     "MemoryLogger",

@@ -61,3 +61,24 @@ def redeliver_swallowed_interrupts() -> Iterator[None]:
         yield
     finally:
         sys.unraisablehook = previous
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM is raised like Ctrl-C (`TerminatedBySignal`, a
+    `KeyboardInterrupt`), so that whatever is open unwinds and ends KILLED; interrupts lost in
+    a callback are delivered again. The handler that was there before comes back after.
+    Main thread only (signals are handled there); elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise TerminatedBySignal(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with redeliver_swallowed_interrupts():
+            yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

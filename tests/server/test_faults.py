@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.server.helpers import CountingLogger, count_points, small_training
 from tracker import TrainingLogger, WriterConfig
-from tracker.logger.sync import sync_spools
+from tracker.shipping.sync import sync_spools
 
 pytestmark = pytest.mark.server
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from tests.legacy_spool import Batch, SpoolContent, write_spool
 from tracker.cli import main
-from tracker.logger.spool import SpoolContent, write_spool
-from tracker.logger.writer import Batch
 
 
 def _spool(directory: Path, uri: str, run_id: str, steps: range, status: str | None) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from tracker.cli import main
-from tracker.logger.wal import RunMeta, WalWriter, metrics_line, segments, wal_dir
+from tracker.shipping.wal import RunMeta, WalWriter, metrics_line, segments, wal_dir
 
 PLAIN_LOOP = """
 import os, sys, time
@@ -168,7 +168,7 @@ def test_the_shipper_ends_when_the_logger_closes_and_leaves_no_log_behind(store_
     assert not directory.exists()
     assert log.points_stored == 100
     try:
-        os.kill(log._shipper_pid, 0)
+        os.kill(log._shipper.pid, 0)
         alive = True
     except ProcessLookupError:
         alive = False
@@ -194,7 +194,7 @@ def test_an_artifact_in_a_dead_process_log_is_uploaded_by_sync_in_order_and_once
 ):
     """The log of a process that died: points, an artifact upload, more points, and a
     segment whose upload record points outside the log (damage, set aside)."""
-    from tracker.logger.wal import artifact_line, json_line
+    from tracker.shipping.wal import artifact_line, json_line
 
     client = MlflowClient(tracking_uri=store_uri)
     run_id = client.create_run(client.create_experiment("wal")).info.run_id

@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import SMALL_MODELS, newsdesk_command
 from tracker import schema
-from tracker.server.ports import free_port
 from tracker.cli import build_parser, main
+from tracker.server.ports import free_port
 
 SMALL = {
     "all": SMALL_MODELS,

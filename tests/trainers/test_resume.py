@@ -15,8 +15,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import PROGRESS_TIMEOUT_S, newsdesk_command
-from tracker.logger.spool import SpoolContent, write_spool
-from tracker.logger.writer import Batch
+from tests.legacy_spool import Batch, SpoolContent, write_spool
 from tracker.store.location import default_spool_dir, resolve_store
 from trainers.cli import main
 

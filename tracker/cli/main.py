@@ -12,19 +12,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from importlib import metadata
 
 from tracker.cli.errors import DEBUG_ENV, report
 from tracker.cli.options import HelpFormatter, resolve_experiment
 from tracker.cli.server_command import add_server_command
 from tracker.cli.tracking_commands import add_dashboard_commands, add_sync_command
-from tracker.interface import TerminatedBySignal
-from tracker.interrupts import redeliver_swallowed_interrupts
+from tracker.interrupts import sigterm_as_interrupt
 
 # Entry points of this group add commands: `name = "package.module:function"`, where
 # `function(subparsers)` adds them.
@@ -95,32 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
         os.environ.setdefault(_ARTIFACT_BAR_ENV, "false")
     try:
-        with _sigterm_as_interrupt():
+        # SIGTERM anywhere in a command (data preparation, evaluation, an upload) ends it
+        # like Ctrl-C: an open run ends KILLED and the command exits 143 with one line. The
+        # training loop and the logger install their own handlers while they run.
+        with sigterm_as_interrupt():
             return int(args.func(args) or 0)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure ends in one line
         return report(args.command, exc, debug=debug)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM anywhere in a command (data preparation, evaluation, an upload) is raised like
-    Ctrl-C: an open run ends KILLED and the command exits 143 with one line. The training loop
-    and the logger install their own handlers while they run and restore this one after. An
-    interrupt raised inside a garbage-collector callback, where Python ignores it, is delivered
-    again."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise TerminatedBySignal(signum)
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        with redeliver_swallowed_interrupts():
-            yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from pathlib import Path
 from tracker import schema
 from tracker.cli.errors import UsageError
 from tracker.cli.options import add_experiment, add_tracking_uri, is_server_uri
-from tracker.logger.sync import SYNC_PATIENCE_S, sync_spools
 from tracker.server.mlflow_server import JOB_EXECUTION_ENV
+from tracker.shipping.sync import SYNC_PATIENCE_S, sync_spools
 from tracker.store.location import default_spool_dir, resolve_store
 
 

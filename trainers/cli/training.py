@@ -15,7 +15,7 @@ from tracker import schema
 from tracker.cli.errors import UsageError
 from tracker.logger.distributed import NullLogger
 from tracker.logger.resume import SkipLogged, find_resumable_run, last_logged_steps
-from tracker.logger.sync import sync_spools
+from tracker.shipping.sync import sync_spools
 from tracker.store.access import check_write_access
 from tracker.store.location import default_spool_dir, resolve_store
 from trainers.cli.launcher import announce_run

@@ -4,7 +4,7 @@ A run's log is a folder `<spool>/<run_id>.wal/` of append-only segment files. Th
 process appends one line per call with a single `os.write` on an `O_APPEND` descriptor, so a
 point whose `log_metrics` call has returned is with the operating system: a SIGKILL of the
 training process cannot lose it, and the process holds no queue that grows while the store is
-down. The shipper (`tracker.logger.shipper`) reads the segments and records in `state.json`
+down. The shipper (`tracker.shipping.shipper`) reads the segments and records in `state.json`
 how far the store has acknowledged each one, so shipping resumes where it stopped, after any
 crash, and never sends an acknowledged record again.
 
@@ -32,9 +32,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tracker.logger.spool import CORRUPT_SUFFIX
+from tracker.shipping.batch import MetricPoint
 
 WAL_SUFFIX = ".wal"
+CORRUPT_SUFFIX = ".corrupt"  # a damaged segment, set aside for the user to inspect
 SEGMENT_GLOB = "seg-*.log"
 STATE_FILE = "state.json"
 META_FILE = "meta.json"
@@ -42,8 +43,6 @@ LOCK_FILE = "lock"
 SHIPPER_LOG = "shipper.log"
 FILES_DIR = "files"  # copies of the artifacts waiting in the log to be uploaded
 READ_CHUNK = 1 << 20
-
-MetricPoint = tuple[str, float, int, int]  # (key, value, timestamp_ms, step)
 
 
 def wal_dir(spool_dir: Path, run_id: str) -> Path:

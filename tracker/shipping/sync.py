@@ -1,25 +1,35 @@
 """`newsdesk sync`: ship what runs' write-ahead logs (and older spool files) still hold into
-their stores, exactly once."""
+their stores, exactly once.
+
+The same `Shipper` as the live child, driven by hand: everything the log holds is shipped
+once, its statuses applied, and a run whose process died without closing ends FAILED. It
+retries like the live shipper, with the store client's own retries off, until
+`close_timeout_s` passes without an accepted request.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tracker.logger.shipper import Shipper, apply_status, make_sender
-from tracker.logger.spool import (
+from tracker.processes import process_alive
+from tracker.shipping.batch import chunks
+from tracker.shipping.config import WriterConfig
+from tracker.shipping.legacy_spool import (
     SpoolError,
     mark_synced,
     pending_spools,
     read_spool,
-    set_aside,
+    set_aside_spool,
 )
-from tracker.logger.wal import pending_wals, read_meta
-from tracker.logger.writer import WriterConfig, chunks
-from tracker.processes import process_alive
+from tracker.shipping.sender import MlflowSender
+from tracker.shipping.shipper import ShipError, Shipper
+from tracker.shipping.wal import META_FILE, locked, pending_wals, read_meta
 
 # How long `sync` waits for the shipper of a dead process to let go of its run's log.
 ORPHAN_WAIT_S = 60.0
@@ -49,7 +59,7 @@ def sync_spools(
     wait_s: float = 0.0,
     patience_s: float = SYNC_PATIENCE_S,
 ) -> SyncReport:
-    """Ship every run log under `directory` (see `Shipper.ship_all`) and replay every pending
+    """Ship every run log under `directory` (see `ship_all`) and replay every pending
     spool file of earlier versions, then mark it synced.
 
     `tracking_uri` overrides the store recorded in the files (a server that moved, say).
@@ -70,18 +80,16 @@ def sync_spools(
         try:
             content = read_spool(path)
         except SpoolError as exc:
-            aside = set_aside(path)
+            aside = set_aside_spool(path)
             report.set_aside.append(f"{exc}; set aside as {aside.name}")
             continue
         if run_id is not None and content.run_id != run_id:
             continue
         client = MlflowClient(tracking_uri=tracking_uri or content.tracking_uri)
-        send = make_sender(client, content.run_id)
+        sender = MlflowSender(client, content.run_id)
         for piece in chunks(content.batch):
-            send(piece.metrics, piece.params, piece.tags)
-        applied = content.status is not None and apply_status(
-            client, content.run_id, content.status, content.end_time
-        )
+            sender.send(piece.metrics, piece.params, piece.tags)
+        applied = content.status is not None and sender.end_run(content.status, content.end_time)
         if content.status is not None and not applied:
             report.kept_status.append(content.run_id)
         mark_synced(path)
@@ -104,12 +112,12 @@ def _sync_wals(
             meta = read_meta(log)
             if run_id is not None and meta.run_id != run_id:
                 continue
-            shipper = Shipper(log, config, tracking_uri=tracking_uri, notify=_Quiet())
+            shipper = Shipper.to_mlflow(log, config, tracking_uri=tracking_uri, notify=_Quiet())
         except FileNotFoundError:
             continue  # its shipper finished and deleted it just now
         # The shipper of a process that died is finishing its work: wait for it.
         wait = wait_s if process_alive(meta.owner_pid) else max(wait_s, ORPHAN_WAIT_S)
-        if not shipper.ship_all(wait_s=wait):
+        if not ship_all(shipper, wait_s=wait):
             report.busy.append(meta.run_id)
             continue
         report.set_aside.extend(shipper.set_aside)
@@ -121,6 +129,56 @@ def _sync_wals(
         report.runs.add(meta.run_id)
         if shipper.state.done:
             shutil.rmtree(log, ignore_errors=True)
+
+
+def ship_all(shipper: Shipper, *, wait_s: float = 0.0) -> bool:
+    """Ship everything the log holds, once, and apply its statuses; end the run FAILED when
+    its process died without closing. False when another shipper holds the log (a live
+    run). Raises `ShipError` when the store is down."""
+    with contextlib.ExitStack() as stack:
+        stack.callback(shipper.close)
+        try:
+            held = stack.enter_context(locked(shipper.directory, wait_s=wait_s))
+        except FileNotFoundError:
+            return True  # its shipper finished and deleted it meanwhile: nothing left
+        if not held:
+            return False
+        if not (shipper.directory / META_FILE).is_file():
+            return True  # deleted by the shipper we waited for: all shipped
+        _ship_everything(shipper)
+    return True
+
+
+def _ship_everything(shipper: Shipper) -> None:
+    shipper.reload()
+    patience = shipper.config.close_timeout_s
+
+    def give_up() -> bool:
+        return time.monotonic() - shipper.answered_at >= patience
+
+    reader = shipper.reader
+    while True:
+        trigger = shipper.fill()
+        with shipper.sender.single_attempts():
+            shipped = shipper.ship_pending(give_up)
+            if shipped and reader.artifact is not None:
+                shipped = shipper.ship_artifact(give_up)
+        if not shipped:
+            raise ShipError(
+                f"{shipper.directory}: the store did not take run {shipper.meta.run_id} "
+                f"({shipper.state.last_error}); run 'newsdesk sync' again later"
+            )
+        if trigger == "artifact":
+            continue
+        if trigger == "status" and reader.status is not None:
+            shipper.apply_status(reader.status)
+        elif trigger is None:
+            break
+    if shipper.state.status_applied is None and not shipper.kept_status:
+        if process_alive(shipper.meta.owner_pid):
+            return  # its process still runs (without a shipper): not ours to end
+        shipper.end_abandoned()
+    shipper.finish()
 
 
 class _Quiet:

@@ -1,9 +1,9 @@
-"""Spool files of earlier newsdesk versions (a logger now leaves its write-ahead log, see
-`tracker.logger.wal`), still replayed by `newsdesk sync`, and the file of rejected entries.
+"""The one reader of spool files that newsdesk 0.1 versions before the write-ahead log left
+behind; `newsdesk sync` still replays them. Nothing writes this format any more (a logger
+leaves its write-ahead log, `tracker.shipping.wal`); it goes in a later 0.x (see CHANGELOG).
 
 One JSON-lines file per closed logger: a header naming the store and run, then chunks of
-metrics, params and tags, and the run's terminal status. A file is written to a temporary name
-and renamed, so a crash never leaves half a spool. `sync` renames a replayed file to
+metrics, params and tags, and the run's terminal status. `sync` renames a replayed file to
 `*.synced`; together with MLflow's own deduplication of identical points this makes a replay
 exactly-once even when `sync` is interrupted and run again.
 """
@@ -11,20 +11,14 @@ exactly-once even when `sync` is interrupted and run again.
 from __future__ import annotations
 
 import json
-import os
-import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tracker.logger.writer import Batch
-from tracker.store.mlflow_internals import MAX_METRICS_PER_BATCH
+from tracker.shipping.batch import Batch
+from tracker.shipping.wal import CORRUPT_SUFFIX
 
 SPOOL_SUFFIX = ".jsonl"
 SYNCED_SUFFIX = ".synced"
-CORRUPT_SUFFIX = ".corrupt"
-REJECTED_SUFFIX = ".rejected"
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -36,65 +30,6 @@ class SpoolContent:
     batch: Batch = field(default_factory=Batch)
     status: str | None = None
     end_time: int | None = None
-
-
-def write_spool(directory: Path, content: SpoolContent) -> Path:
-    """Write `content` atomically under `directory` and return the file's path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"{content.run_id}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    final = directory / f"{name}{SPOOL_SUFFIX}"
-    tmp = directory / f".{name}.tmp"
-    header = {
-        "type": "header",
-        "version": FORMAT_VERSION,
-        "tracking_uri": content.tracking_uri,
-        "run_id": content.run_id,
-    }
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps(header) + "\n")
-        metrics = content.batch.metrics
-        for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            chunk = [list(p) for p in metrics[start : start + MAX_METRICS_PER_BATCH]]
-            fh.write(json.dumps({"type": "metrics", "items": chunk}) + "\n")
-        for kind, values in (("params", content.batch.params), ("tags", content.batch.tags)):
-            if values:
-                fh.write(json.dumps({"type": kind, "items": values}, ensure_ascii=False) + "\n")
-        if content.status is not None:
-            record = {"type": "status", "status": content.status, "end_time": content.end_time}
-            fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.rename(final)
-    return final
-
-
-def rejected_path(directory: Path, run_id: str) -> Path:
-    return directory / f"{run_id}-{time.strftime('%Y%m%dT%H%M%S')}{REJECTED_SUFFIX}"
-
-
-def write_rejected(
-    path: Path,
-    rejected: list[tuple[Batch, str]],
-    *,
-    artifacts: list[tuple[str, str | None, str]] = (),
-) -> Path:
-    """Keep the entries a store refused for good (one JSON line per refused part, with the
-    store's error), for the user to inspect; `sync` does not replay them. A refused
-    artifact upload is a line naming where its files are kept and their artifact path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        for files, artifact_path, error in artifacts:
-            record = {"error": error, "artifact": {"files": files, "path": artifact_path}}
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        for batch, error in rejected:
-            record = {
-                "error": error,
-                "metrics": [list(p) for p in batch.metrics],
-                "params": batch.params,
-                "tags": batch.tags,
-            }
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
 
 
 class SpoolError(ValueError):
@@ -170,7 +105,7 @@ def mark_synced(path: Path) -> Path:
     return done
 
 
-def set_aside(path: Path) -> Path:
+def set_aside_spool(path: Path) -> Path:
     """Rename a damaged spool file out of the pending set (kept for inspection)."""
     aside = path.with_suffix(CORRUPT_SUFFIX)
     path.rename(aside)

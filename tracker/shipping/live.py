@@ -1,0 +1,135 @@
+"""The live shipper: a child forked from the training process when a logger opens, following
+the run's log until the run ends.
+
+It runs in its own session (Ctrl-C in the terminal does not reach it) at a lower CPU priority,
+so MLflow's `log_batch` work (SQLAlchemy, HTTP) competes neither for the loop's GIL nor for its
+share of the cores. It ends when it has shipped the run's terminal status (written by `close`);
+when the training process dies without closing, it ships everything the log holds and ends the
+run FAILED with a tag that says so. One shipper at a time holds a run's log (a file lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from tracker.shipping.config import WriterConfig
+from tracker.shipping.shipper import Shipper
+from tracker.shipping.wake import WAKE_SIGNAL, sleep_until_woken
+from tracker.shipping.wal import LOCK_FILE, SHIPPER_LOG, locked
+
+# How often an idle shipper looks whether the training process is still there.
+OWNER_CHECK_S = 1.0
+
+
+def ship_live(shipper: Shipper, owner_pid: int, *, lock_held: bool = False) -> int:
+    """Follow the log until the owner's terminal status is shipped, or the owner died and
+    everything it wrote is shipped. Without `lock_held` (an earlier shipper of this run still
+    held the log), it waits for the lock first. Returns the child's exit code."""
+    config = shipper.config
+    with contextlib.ExitStack() as stack:
+        stack.callback(shipper.close)
+        stack.enter_context(shipper.sender.single_attempts())
+        if not lock_held:
+            stack.enter_context(locked(shipper.directory, wait_s=float("inf")))
+        shipper.reload()
+        orphan_deadline: list[float] = []
+
+        def give_up() -> bool:
+            if os.getppid() == owner_pid:
+                return False  # the owner's close decides how long to wait
+            if not orphan_deadline:
+                orphan_deadline.append(time.monotonic() + config.orphan_patience_s)
+            return time.monotonic() >= orphan_deadline[0]
+
+        reader = shipper.reader
+        while True:
+            # Asked before reading: once the owner is gone, this read sees all it wrote.
+            orphan = os.getppid() != owner_pid
+            trigger = shipper.fill()
+            if trigger is None and not orphan:
+                wait = config.flush_interval_s
+                if len(reader.pending):
+                    wait -= time.monotonic() - reader.pending_since
+                wait = min(wait, OWNER_CHECK_S)  # notice soon when the owner dies
+                if wait > 0:
+                    # Few wakeups: each one would take a core from the loop for a moment.
+                    # `flush` and `close` wake it at once.
+                    sleep_until_woken(wait, poll_s=0.05)
+                    continue
+            if not shipper.ship_pending(give_up):
+                return 1  # orphaned and the store stays down: left to `sync`
+            if reader.artifact is not None:
+                if not shipper.ship_artifact(give_up):
+                    return 1
+                continue
+            if reader.status is not None:
+                shipper.apply_status(reader.status)
+                shipper.finish(owner_gone=os.getppid() != owner_pid)
+                return 0
+            if orphan and trigger is None:
+                shipper.end_abandoned()
+                shipper.finish(owner_gone=True)
+                return 0
+
+
+def _detach(directory: Path) -> None:
+    """Let go of what the child inherited from the training process's terminal and pipes: a
+    caller waiting for the training's output to end (`subprocess.run`, a CI log) must not
+    wait for the shipper too. What the shipper has to say goes to `shipper.log` in the log
+    folder; the owner reports the outcome itself."""
+    os.setsid()  # Ctrl-C and the terminal's hangup go to the training process only
+    null = os.open(os.devnull, os.O_RDWR)
+    log = os.open(directory / SHIPPER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+
+
+def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> int:
+    """Fork the shipper of the log in `directory`; returns its pid (in the parent)."""
+    owner = os.getpid()
+    # Taken here, before the fork, so that from the moment the logger exists no `sync` can
+    # ship its log. The child's copy of the descriptor keeps the lock (flock locks belong to
+    # the open file, which both share) once the parent closes its own.
+    lock_fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_held = True
+    except BlockingIOError:
+        lock_held = False  # the shipper of an earlier process of this run is finishing
+    sys.stderr.flush()
+    # Blocked in the child from its first instruction on, so that a wakeup sent at once is
+    # queued for `sigtimedwait` instead of killing it (SIGUSR1's default action).
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {WAKE_SIGNAL})
+    pid = os.fork()
+    if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(lock_fd)
+        return pid
+    code = 1
+    try:
+        _detach(directory)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.nice(config.shipper_niceness)
+        from tracker.store.mlflow_internals import forget_inherited_connections
+
+        forget_inherited_connections()
+        if not lock_held:
+            os.close(lock_fd)
+        shipper = Shipper.to_mlflow(directory, config, tracking_uri=tracking_uri)
+        code = ship_live(shipper, owner, lock_held=lock_held)
+    except BaseException:  # noqa: BLE001 - a forked child must never return into the caller
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)

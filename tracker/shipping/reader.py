@@ -1,0 +1,97 @@
+"""Reading a run's log into the next batch to send: the shipper's input side.
+
+`LogReader` remembers how far it has read each segment (ahead of what the store has
+acknowledged, which the shipper keeps) and stops at the records that need the shipper's
+attention before more is read: the run's terminal status, a flush request, an artifact upload
+(its points before it are sent first), or a full batch. A damaged segment is set aside beside
+the log, reported, and reading goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from tracker.shipping.batch import Batch
+from tracker.shipping.wal import Record, WalError, read_records, segments, set_aside
+from tracker.store.mlflow_internals import MAX_PARAMS_TAGS_PER_BATCH
+
+
+class LogReader:
+    """Reads one run's log from given positions on into `pending`."""
+
+    def __init__(
+        self, directory: Path, notify: TextIO, forget: Callable[[str], None] = lambda name: None
+    ) -> None:
+        self.directory = directory
+        self._notify = notify
+        # Called with a segment's name when it is set aside: its acknowledgement goes too.
+        self._forget = forget
+        self.positions: dict[str, int] = {}
+        self.pending = Batch()
+        self.pending_since = 0.0
+        self.status: Record | None = None
+        # An artifact upload read from the log: (segment, offset past its line, record). Its
+        # line is acknowledged only once the files are uploaded.
+        self.artifact: tuple[str, int, Record] | None = None
+        self.set_aside: list[str] = []
+
+    def restart(self, acknowledged: dict[str, int]) -> None:
+        """Read on from what the store has acknowledged (after a restart, or another
+        shipper's work)."""
+        self.positions = dict(acknowledged)
+
+    def take_pending(self) -> Batch:
+        batch, self.pending = self.pending, Batch()
+        return batch
+
+    def fill(self, limit: int, threshold: int) -> str | None:
+        """Read records into the pending batch: 'status', 'flush' or 'artifact' when such a
+        record was read, 'full' when the batch holds `threshold` entries (or the next metric
+        line would take it past `limit` points), None at the end of what the log holds."""
+        pending = self.pending
+        for seg in segments(self.directory):
+            start = self.positions.get(seg.name, 0)
+            try:
+                if seg.stat().st_size <= start:
+                    continue
+                for end, record in read_records(seg, start):
+                    kind = record.kind
+                    if kind == "m" and len(pending.metrics) + len(record.points) > limit:
+                        if len(pending):
+                            return "full"  # this line starts the next batch
+                    if kind == "a":
+                        self.artifact = (seg.name, end, record)
+                        return "artifact"
+                    if not len(pending):
+                        self.pending_since = time.monotonic()
+                    self.positions[seg.name] = end
+                    if kind == "m":
+                        pending.metrics.extend(record.points)
+                    elif kind == "p":
+                        pending.params.update(record.items)
+                    elif kind == "g":
+                        pending.tags.update(record.items)
+                    elif kind == "s":
+                        self.status = record
+                        return "status"
+                    else:
+                        return "flush"
+                    small = len(pending.params) + len(pending.tags)
+                    if len(pending) >= threshold or small >= MAX_PARAMS_TAGS_PER_BATCH:
+                        return "full"
+            except FileNotFoundError:
+                continue  # deleted by the owner after a clean end
+            except WalError as exc:
+                self._set_aside(seg, exc)
+        return None
+
+    def _set_aside(self, seg: Path, exc: WalError) -> None:
+        aside = set_aside(seg)
+        self.positions.pop(seg.name, None)
+        self._forget(seg.name)
+        line = f"{exc}; set aside as {aside.name}"
+        self.set_aside.append(line)
+        print(f"newsdesk: {line}", file=self._notify)
