@@ -4,14 +4,20 @@ The rooms, by concern (each package's docstring says what it owns):
 
 - `tracker.interface` and `tracker.schema`: the contract with training code (the logger
   protocol; the metric, tag and artifact names). `trainers` imports nothing else from here.
-- `tracker.logger`: the logging core (`TrainingLogger`, `MemoryLogger`, writer, spool, sync,
-  resume, model logging).
+- `tracker.cli`: the `newsdesk` command and the tracker's own commands; other packages add
+  commands through the `newsdesk.commands` entry-point group.
+- `tracker.logger`: the API a loop calls (`TrainingLogger`, `MemoryLogger`, resume helpers,
+  model logging).
+- `tracker.shipping`: how points reach the store exactly once (the write-ahead log, the
+  shipper, `sync`).
 - `tracker.store`: which store runs go to, experiments, access checks, MLflow internals.
 - `tracker.dashboard`: runs as DataFrames, the comparison figure, registry and promotion,
   prediction with a registered model.
 - `tracker.server`: a real `mlflow server` and its private PostgreSQL.
+- `tracker.integrations`: `NewsdeskLogger` (Lightning) and `NewsdeskCallback` (Hugging Face),
+  optional extras.
 
-The names below are the public API of the logging core.
+The names below are the public API of the logger.
 """
 
 from tracker.interface import MetricLogger, RunStatus, TerminatedBySignal

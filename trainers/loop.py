@@ -398,10 +398,11 @@ class _Loop:
         """Save a resume checkpoint only once the store has every point logged before it.
 
         A resume skips the steps up to the checkpoint; if the store lacked some of their
-        points (still in the writer's memory when the process was SIGKILLed), they would be a
-        gap. So a periodic save first flushes (briefly); when the store is too slow or down,
+        points (still in the run's log, not yet shipped, when the process was SIGKILLed), they
+        would be a gap. So a periodic save first flushes (briefly); when the store is too slow or down,
         the previous checkpoint stays, and a resume recomputes and logs those steps instead.
-        On SIGINT/SIGTERM the logger spools what it cannot store, so the save always happens.
+        On SIGINT/SIGTERM the logger keeps in its log what it cannot store, so the save always
+        happens.
         """
         checkpointer = self.checkpointer
         if checkpointer is None:

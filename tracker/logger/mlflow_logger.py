@@ -217,8 +217,8 @@ class TrainingLogger(RunLogWriter):
 
 
 def _disowner(ref: weakref.ref) -> Callable[[], None]:
-    """For `os.register_at_fork`: in a forked child (a DataLoader worker, say) the logger's
-    writer thread does not exist, so points logged there would vanish. The child's copy is
+    """For `os.register_at_fork`: in a forked child (a DataLoader worker, say) the points
+    would go to the parent's log with no shipper of the child's behind them. The child's copy is
     closed without touching the run: its first call fails with a message that says why, and
     its exit does not end the parent's run."""
 

@@ -1,7 +1,7 @@
 """Validation of metric, param and artifact names and of steps, in the caller's thread.
 
 A name MLflow would refuse must fail at the call that introduced it, not seconds later in the
-background writer where the traceback no longer points at the user's code.
+shipper process, where no traceback points at the user's code.
 """
 
 from __future__ import annotations
