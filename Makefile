@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NEWSDESK_DATA ?= ../shared/data/thucnews
 export NEWSDESK_DATA
 
-.PHONY: install demo test lint bench server clean
+.PHONY: install demo test check lint bench server clean
 
 install: $(STAMP)
 
@@ -32,6 +32,18 @@ demo: install
 TEST_WORKERS ?= 2
 test: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The fast tier, for your own loop: lint, the import contracts, and the tests that need no
+# server, browser, corpus, wheel or real training (markers set in tests/conftest.py). The
+# folders that hold only such tests are not even collected: importing Lightning and
+# transformers alone takes longer than the tests that remain.
+FAST_MARKERS := not (server or browser or packaging or corpus or slow)
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "$(FAST_MARKERS)" \
+		--ignore=tests/server --ignore=tests/browser --ignore=tests/integrations \
+		--ignore=tests/test_packaging.py --ignore=tests/test_notebooks.py
 
 # A tracking server on a private PostgreSQL cluster in mlruns/postgres, on 127.0.0.1:5000.
 server: install

@@ -19,6 +19,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# What a test needs, read from where it lives and the fixtures it uses, so that `make check`
+# (`-m "not (server or browser or packaging or corpus or slow)"`) leaves out every test that
+# needs the corpus, a server, a browser or a real training without each test saying so.
+_FOLDER_MARKS = {"server": "server", "browser": "browser", "integrations": "slow"}
+_FIXTURE_MARKS = {"thucnews_dir": "corpus", "postgres": "server", "pg_server": "server"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in _FOLDER_MARKS:
+            item.add_marker(_FOLDER_MARKS[folder])
+        for fixture, mark in _FIXTURE_MARKS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(mark)
+
+
 @pytest.fixture(scope="session")
 def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty, fully migrated MLflow database, made once: migrations take seconds."""

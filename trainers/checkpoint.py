@@ -17,6 +17,28 @@ from torch import nn
 FORMAT = "newsdesk-checkpoint/1"
 
 
+def checkpoint_dict(
+    model_name: str,
+    model_config: Any,
+    label_names: list[str],
+    tokenizer: str,
+    weights: dict[str, Any],
+    extra: dict | None = None,
+) -> dict:
+    """Every model's checkpoint: what names and configures it, its `weights` (whatever the
+    model stores: a state dict and vocabulary, or a linear model's features), and `extra`
+    (the run id, the dataset fingerprint)."""
+    return {
+        "format": FORMAT,
+        "model_name": model_name,
+        "model_config": dataclasses.asdict(model_config),
+        **weights,
+        "label_names": list(label_names),
+        "tokenizer": tokenizer,
+        **(extra or {}),
+    }
+
+
 def make_checkpoint(
     model: nn.Module,
     model_name: str,
@@ -27,17 +49,13 @@ def make_checkpoint(
     pad_size: int,
     extra: dict | None = None,
 ) -> dict:
-    return {
-        "format": FORMAT,
-        "model_name": model_name,
-        "model_config": dataclasses.asdict(model_config),
+    """The checkpoint of a model the training loop trained: its state dict and vocabulary."""
+    weights = {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **packed_vocab(vocab_tokens),
-        "label_names": list(label_names),
-        "tokenizer": tokenizer,
         "pad_size": pad_size,
-        **(extra or {}),
     }
+    return checkpoint_dict(model_name, model_config, label_names, tokenizer, weights, extra)
 
 
 def save_checkpoint(checkpoint: dict, path: Path) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from tracker import schema
+from trainers.catalogue import model_spec
 
 TokenizerName = Literal["char", "word", "char+word", "ngrams"]
 BadLinePolicy = Literal["error", "skip"]
@@ -44,7 +45,7 @@ class TrainConfig:
     epochs: int = 10
     # At least this many optimizer steps: a small corpus gets more epochs (5 epochs of 1,000
     # lines are 40 steps, too few to train anything). Early stopping keeps the best weights.
-    # `newsdesk train` sets it per model (MODEL_TRAIN_DEFAULTS) unless --epochs is given.
+    # `newsdesk train` sets it per model (the catalogue's spec) unless --epochs is given.
     min_steps: int = 0
     max_steps: int | None = None
     batch_size: int = 128
@@ -106,69 +107,9 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-# Per-model training defaults, applied before `--set train.*` and the CLI flags. They are
-# what `newsdesk train` uses out of the box and what the THUCNews benchmark measures; each
-# keeps its model within about five minutes on two CPU cores for 45,000 headlines.
-MODEL_TRAIN_DEFAULTS: dict[str, dict[str, object]] = {
-    # On the `ngrams` features, L2-normalised, the table's rows get larger gradients than
-    # under the mean: its learning rate is the dense layer's (91.0-91.4 % on THUCNews-45k,
-    # against 90.8-91.1 % at 5e-3 and 90.2 % at 2e-2). The hinge's margins are no
-    # probabilities, so the best checkpoint is the one with the best validation accuracy.
-    "fasttext": {
-        "epochs": 5,
-        "lr": 2e-3,
-        "sparse_lr": 2e-3,
-        "lr_decay": "linear",
-        "min_steps": 1000,
-        "monitor": "val/acc",
-        "mode": "max",
-    },
-    # Three epochs: with the n-gram bag beside the convolutions (and jieba's words) TextCNN
-    # reached 90.0-90.3 % on THUCNews-45k by then; the tables (bag and tokens) are sparse.
-    # Ten evaluations in batches of 256 (its folded convolutions are memory-bound at 1,024):
-    # 97 s of run wall instead of 119 s on THUCNews-45k, the same 90.38 % (interleaved, 2 each).
-    # Patience stays half the steps (at 10 evaluations it was all of them: on 1,000 lines
-    # 1,000 steps instead of 600, for the same accuracy).
-    "textcnn": {
-        "epochs": 3,
-        "lr": 2e-3,
-        "sparse_lr": 2e-2,
-        "lr_decay": "linear",
-        "min_steps": 1000,
-        "evaluations": 10,
-        "min_patience_evaluations": 5,
-        "eval_batch_size": 256,
-    },
-    # Fewer evaluations: each one runs the LSTM over the whole dev split. Three epochs: with
-    # branch dropout (half the examples classified by the bag alone) it needs one more than
-    # without (90.3 % on THUCNews-45k; 89.6 % after two).
-    "lstm": {
-        "epochs": 3,
-        "lr": 3e-3,
-        "sparse_lr": 1e-2,
-        "lr_decay": "linear",
-        "min_steps": 700,
-        "evaluations": 7,
-    },
-}
-
-
-# Per-model data defaults, under `--tokenizer` and `--set data.*`. FastText's bag of n-grams
-# gains from jieba's words beside the characters (89.4 % -> 90.5 % on THUCNews-45k), and so
-# do the bags beside TextCNN and the LSTM; the linear baseline stays on characters (the bar
-# the issue names).
-MODEL_DATA_DEFAULTS: dict[str, dict[str, object]] = {
-    # The linear model's features as tokens (`NgramTokenizer`); THUCNews-45k has 287,000 of
-    # them, all kept (a vocabulary of 50,000 would drop most word and bigram features).
-    "fasttext": {"tokenizer": "ngrams", "max_vocab": 1_000_000},
-    "textcnn": {"tokenizer": "char+word"},
-    "lstm": {"tokenizer": "char+word"},
-}
-
-
 def data_config_for(model: str, given: dict[str, object] | None = None) -> DataConfig:
-    """The model's data defaults under the settings the user gave."""
-    return DataConfig(**{**MODEL_DATA_DEFAULTS.get(model, {}), **(given or {})})
+    """The model's data defaults (its catalogue spec's) under the settings the user gave."""
+    return DataConfig(**{**model_spec(model).data_defaults, **(given or {})})
 
 
 def resolve_schedule(config: TrainConfig, n_train: int) -> TrainConfig:
@@ -189,7 +130,7 @@ def resolve_schedule(config: TrainConfig, n_train: int) -> TrainConfig:
 def train_config_for(model: str, overrides: dict[str, object] | None = None) -> TrainConfig:
     """The model's defaults under `overrides`. Epochs given by the user are the budget: the
     model's `min_steps` no longer raises them (unless it is given too)."""
-    defaults = dict(MODEL_TRAIN_DEFAULTS.get(model, {}))
+    defaults = dict(model_spec(model).train_defaults)
     overrides = overrides or {}
     if "epochs" in overrides and "min_steps" not in overrides:
         defaults.pop("min_steps", None)

@@ -17,10 +17,9 @@ from tracker import schema
 from tracker.interface import MetricLogger
 from trainers.data.pipeline import DataConfig, PreparedData
 from trainers.evaluate import Evaluation
-from trainers.loop import TrainResult
 from trainers.models.calibration import log_loss
 from trainers.models.linear import NAME, LinearClassifier, LinearConfig, fit_linear
-from trainers.run import RunOutcome, data_params, log_data_tags, log_results
+from trainers.reporting import RunOutcome, RunResult, data_params, log_data_tags, log_results
 
 STEP = 1
 
@@ -83,11 +82,9 @@ def run_linear(
         },
         step=STEP,
     )
-    result = TrainResult(
+    result = RunResult(
         global_step=STEP,
         best_step=STEP,
-        best_value=dev.loss,
-        stopped_early=False,
         test=evaluate_linear(model, corpus.test.texts, corpus.test.labels),
         train_seconds=train_seconds,
         samples_per_s=len(corpus.train) / max(train_seconds, 1e-9),

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,9 @@ from trainers.data.pipeline import PreparedData, Tensors
 from trainers.distributed import Distributed
 from trainers.evaluate import Evaluation, evaluate
 from trainers.progress import Progress
+from trainers.reporting import RunResult
 from trainers.resume_state import Checkpointer
-from trainers.state import History, TrainingParts, TrainingState
+from trainers.state import TrainingParts, TrainingState
 
 ValidationHook = Callable[[int, float, float], None]  # (global_step, val loss, val acc)
 
@@ -37,17 +38,13 @@ class TrainingDiverged(RuntimeError):
     """The loss became non-finite, or exceeded `divergence_threshold` times the first loss."""
 
 
-@dataclass
-class TrainResult:
-    global_step: int
-    best_step: int
+@dataclass(kw_only=True)
+class TrainResult(RunResult):
+    """What the loop returns: a run's result, and the monitored metric's best value and
+    whether early stopping ended it."""
+
     best_value: float
     stopped_early: bool
-    test: Evaluation | None  # None on the processes of a distributed job other than rank 0
-    train_seconds: float
-    samples_per_s: float
-    train_history: History = field(default_factory=list)
-    val_history: History = field(default_factory=list)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -399,8 +396,9 @@ class _Loop:
 
         A resume skips the steps up to the checkpoint; if the store lacked some of their
         points (still in the run's log, not yet shipped, when the process was SIGKILLed), they
-        would be a gap. So a periodic save first flushes (briefly); when the store is too slow or down,
-        the previous checkpoint stays, and a resume recomputes and logs those steps instead.
+        would be a gap. So a periodic save first flushes (briefly); when the store is too slow
+        or down, the previous checkpoint stays, and a resume recomputes and logs those steps
+        instead.
         On SIGINT/SIGTERM the logger keeps in its log what it cannot store, so the save always
         happens.
         """

@@ -10,14 +10,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from trainers.catalogue import model_spec
 from trainers.checkpoint import checkpoint_vocab, load_checkpoint
 from trainers.data.fork_encode import encode_all
 from trainers.data.tokenizers import make_tokenizer
 from trainers.data.vocab import Vocab
 from trainers.models.by_length import logits_by_length
 from trainers.models.frame import prediction_frame
-from trainers.models.linear import NAME as LINEAR
-from trainers.models.linear import LinearClassifier
 from trainers.models.registry import build_model, config_from_dict
 
 
@@ -77,8 +76,10 @@ class Predictor:
 
 def load_predictor(checkpoint_path: str):
     """Entry point named in logged MLflow models (see tracker.logger.text_model): the
-    checkpoint's model, neural or linear, as an object with `predict_frame`."""
+    checkpoint's model as an object with `predict_frame`: a model with its own runner (the
+    linear baseline) loads itself, one the loop trained is wrapped in a `Predictor`."""
     ckpt = load_checkpoint(Path(checkpoint_path))
-    if ckpt["model_name"] == LINEAR:
-        return LinearClassifier.from_checkpoint(ckpt)
+    spec = model_spec(ckpt["model_name"])
+    if spec.runner:
+        return spec.model_class().from_checkpoint(ckpt)
     return Predictor.from_dict(ckpt)

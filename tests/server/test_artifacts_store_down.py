@@ -19,7 +19,7 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import PROGRESS_TIMEOUT_S, newsdesk_command, write_slice
-from trainers.run import STORE_CHECK_S
+from trainers.reporting import STORE_CHECK_S
 
 pytestmark = pytest.mark.server
 

@@ -1,9 +1,9 @@
 """Continuing a run after its process died: where it stands, and no point logged twice.
 
 After a crash the store holds, per metric key, a prefix of what the dead process handed over
-(the shipper sends the log in order). Training resumes from its last checkpoint, which is at or before
-that point, and recomputes the steps in between; `SkipLogged` drops the points the store already
-has, so each key's history has no gap and no duplicate across the restart.
+(the shipper sends the log in order). Training resumes from its last checkpoint, which is at or
+before that point, and recomputes the steps in between; `SkipLogged` drops the points the store
+already has, so each key's history has no gap and no duplicate across the restart.
 """
 
 from __future__ import annotations

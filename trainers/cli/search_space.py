@@ -2,7 +2,8 @@
 
 A dimension is a range (floats or ints, optionally on a log scale) or a list of choices; its
 name is the `--set` key it overrides, so a trial is just `newsdesk train` with a few more
-`--set` values. Each model has a default space (learning rate, dropout, width, epochs);
+`--set` values. Each model's spec in the catalogue (`trainers.catalogue`) has its default
+space (learning rate, dropout, width, epochs);
 `--space FILE` replaces it with a TOML file of tables:
 
     [train.lr]
@@ -17,58 +18,12 @@ name is the `--set` key it overrides, so a trial is just `newsdesk train` with a
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tracker.cli.errors import UsageError
+from trainers.catalogue import Dimension, model_spec
 from trainers.cli.overrides import SECTIONS
-
-
-@dataclass(frozen=True)
-class Dimension:
-    name: str
-    low: float | int | None = None
-    high: float | int | None = None
-    log: bool = False
-    choices: tuple[Any, ...] | None = None
-
-    def suggest(self, trial: Any) -> Any:
-        """The trial's value (an Optuna `Trial`; enqueued values come back as given)."""
-        if self.choices is not None:
-            return trial.suggest_categorical(self.name, list(self.choices))
-        if isinstance(self.low, int) and isinstance(self.high, int):
-            return trial.suggest_int(self.name, self.low, self.high, log=self.log)
-        return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
-
-    def describe(self) -> str:
-        if self.choices is not None:
-            return "choices " + ", ".join(map(str, self.choices))
-        return f"{'log ' if self.log else ''}[{self.low}, {self.high}]"
-
-
-DEFAULT_SPACES: dict[str, tuple[Dimension, ...]] = {
-    # FastText's table learns at its own rate (`train.sparse_lr`), the setting it is most
-    # sensitive to on its TF-IDF features (90.2-91.4 % between 5e-2 and 2e-3).
-    "fasttext": (
-        Dimension("train.lr", 5e-4, 1e-2, log=True),
-        Dimension("train.sparse_lr", 5e-4, 2e-2, log=True),
-        Dimension("model.dropout", 0.0, 0.6),
-        Dimension("train.epochs", 2, 8),
-    ),
-    "textcnn": (
-        Dimension("train.lr", 3e-4, 5e-3, log=True),
-        Dimension("model.dropout", 0.0, 0.6),
-        Dimension("model.num_filters", choices=(64, 128, 256)),
-        Dimension("train.epochs", 2, 6),
-    ),
-    "lstm": (
-        Dimension("train.lr", 5e-4, 5e-3, log=True),
-        Dimension("model.dropout", 0.0, 0.5),
-        Dimension("model.hidden_size", choices=(64, 128, 256)),
-        Dimension("train.epochs", 2, 5),
-    ),
-}
 
 
 def _dimension(name: str, table: Any, where: str) -> Dimension:
@@ -116,7 +71,7 @@ def load_space(path: Path) -> tuple[Dimension, ...]:
 def space_for(model: str, path: Path | None, *, fixed_length: bool) -> tuple[Dimension, ...]:
     """The space to search: the file's, else the model's default. `fixed_length` (the user
     gave --epochs or --max-steps) drops a train.epochs dimension that could not apply."""
-    dims = load_space(path) if path is not None else DEFAULT_SPACES[model]
+    dims = load_space(path) if path is not None else model_spec(model).sweep_space
     if fixed_length:
         dims = tuple(d for d in dims if d.name != "train.epochs")
     return dims

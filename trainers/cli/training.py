@@ -18,6 +18,7 @@ from tracker.logger.resume import SkipLogged, find_resumable_run, last_logged_st
 from tracker.shipping.sync import sync_spools
 from tracker.store.access import check_write_access
 from tracker.store.location import default_spool_dir, resolve_store
+from trainers.catalogue import model_names, model_spec
 from trainers.cli.launcher import announce_run
 from trainers.cli.overrides import parse_assignments, typed_overrides
 from trainers.cli.wiring import new_checkpointer, open_logger, report_interruption
@@ -25,10 +26,10 @@ from trainers.config import DataConfig, TrainConfig, data_config_for, train_conf
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import PreparedData, prepare_data
 from trainers.distributed import DEFAULT_TIMEOUT_S, Distributed, world_size_from_environment
-from trainers.models.linear import NAME as LINEAR
-from trainers.models.registry import CONFIGS, make_config
+from trainers.models.registry import make_config
+from trainers.reporting import RunOutcome
 from trainers.resume_state import STATIC_KEYS, Checkpointer, load_resume_state
-from trainers.run import RunOutcome, run_training
+from trainers.run import run_training
 
 
 def _configs(args: argparse.Namespace, models: list[str]):
@@ -55,7 +56,7 @@ def _configs(args: argparse.Namespace, models: list[str]):
     model_configs = {}
     applied: set[str] = set()
     for name in models:
-        config_cls = CONFIGS[name]
+        config_cls = model_spec(name).config_class()
         fields = {f.name for f in dataclasses.fields(config_cls)}
         mine = {k: v for k, v in sets["model"].items() if k in fields}
         applied |= set(mine)
@@ -89,7 +90,7 @@ def _prepare(data_config: DataConfig, dist: Distributed | None) -> PreparedData:
 def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
     """Train the chosen models, one run each; returns (model, run id, outcome) per run, or
     nothing on the processes of a distributed job other than rank 0."""
-    models = list(CONFIGS) if args.model == "all" else [args.model]
+    models = list(model_names()) if args.model == "all" else [args.model]
     data_configs, train_configs, model_configs = _configs(args, models)
     dist = _join_job(args)
     try:
@@ -99,8 +100,8 @@ def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
         prepared = _prepare_each(data_configs, dist)
         if dist is not None and not dist.is_main:
             for name in models:
-                if name == LINEAR:
-                    continue  # fitted by rank 0 alone, in seconds
+                if model_spec(name).runner:
+                    continue  # fitted by rank 0 alone, by its own runner
                 configs = (model_configs[name], data_configs[name], train_configs[name])
                 run_training(
                     name, *configs, prepared[name], NullLogger(), progress=False, dist=dist
@@ -131,10 +132,9 @@ def _train_one(args, name, model_configs, data_configs, train_configs, prepared,
     configs = (model_configs[name], data_configs[name], train_configs[name])
     with open_logger(args, run_name=name, tags={schema.MODEL_TAG: name}) as log:
         announce_run(log.run_id)
-        if name == LINEAR:
-            from trainers.linear_run import run_linear
-
-            outcome = run_linear(model_configs[name], data_configs[name], prepared[name], log)
+        runner = model_spec(name).runner_function()
+        if runner is not None:
+            outcome = runner(model_configs[name], data_configs[name], prepared[name], log)
         else:
             outcome = _train_neural(args, name, log, configs, prepared[name], dist)
     return _report(name, log.run_id, outcome)

@@ -16,7 +16,6 @@ coefficients), like the neural checkpoints: loading it never unpickles code.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from trainers.checkpoint import checkpoint_dict
 from trainers.data.tokenizers import make_tokenizer
 from trainers.models.calibration import fit_temperature
 from trainers.models.frame import prediction_frame
@@ -118,12 +118,7 @@ class LinearClassifier:
 
     # ----- checkpoint -------------------------------------------------------------------------
     def checkpoint(self, extra: dict | None = None) -> dict:
-        from trainers.checkpoint import FORMAT
-
-        return {
-            "format": FORMAT,
-            "model_name": NAME,
-            "model_config": dataclasses.asdict(self.config),
+        weights = {
             "features": [
                 {
                     "kind": kind,
@@ -135,10 +130,8 @@ class LinearClassifier:
             "coef": torch.from_numpy(self.coef),
             "intercept": torch.from_numpy(self.intercept),
             "temperature": float(self.temperature),
-            "label_names": list(self.label_names),
-            "tokenizer": self.tokenizer,
-            **(extra or {}),
         }
+        return checkpoint_dict(NAME, self.config, self.label_names, self.tokenizer, weights, extra)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> LinearClassifier:

@@ -1,7 +1,4 @@
-"""Model names to (config class, model class), and building a model from a config dict.
-
-`--model all` trains every name in `CONFIGS`: the linear baseline first, then the neural
-models, so each comparison shows the bar beside them."""
+"""Building a model and its config from the catalogue (`trainers.catalogue`) by name."""
 
 from __future__ import annotations
 
@@ -12,32 +9,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainers.models.fasttext import FastText, FastTextConfig
-from trainers.models.linear import NAME as LINEAR
-from trainers.models.linear import LinearConfig
-from trainers.models.lstm import LSTMClassifier, LSTMConfig
+from trainers.catalogue import model_spec
 from trainers.models.ngram_bag import with_derived_buckets, with_derived_ngrams
-from trainers.models.textcnn import TextCNN, TextCNNConfig
-
-MODELS: dict[str, tuple[type, type[nn.Module]]] = {
-    "fasttext": (FastTextConfig, FastText),
-    "textcnn": (TextCNNConfig, TextCNN),
-    "lstm": (LSTMConfig, LSTMClassifier),
-}
-
-
-# Every model's config class: the neural ones and the linear baseline (not a torch module).
-CONFIGS: dict[str, type] = {
-    LINEAR: LinearConfig,
-    **{name: config for name, (config, _) in MODELS.items()},
-}
 
 
 def make_config(name: str, overrides: Mapping[str, Any] | None = None):
     """The model's frozen config with `overrides` (already typed) applied."""
-    if name not in CONFIGS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CONFIGS)}")
-    config_cls = CONFIGS[name]
+    config_cls = model_spec(name).config_class()
     fields = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(overrides or {}) - fields
     if unknown:
@@ -58,7 +36,7 @@ def build_model(
 ) -> nn.Module:
     """`random_init=False` leaves the large tables uninitialised, for a checkpoint's weights
     loaded right after."""
-    _, model_cls = MODELS[name]
+    model_cls = model_spec(name).model_class()
     # A training run has derived them already.
     config = with_derived_buckets(with_derived_ngrams(config, None), None)
     return model_cls(config, vocab_size, num_classes, pretrained, random_init)
@@ -67,6 +45,6 @@ def build_model(
 def config_from_dict(name: str, values: Mapping[str, Any]):
     """Rebuild a config stored in a checkpoint (lists come back as tuples). A setting the
     checkpoint predates takes the value its absence meant (`ABSENT`), not today's default."""
-    config_cls, _ = MODELS[name]
+    config_cls = model_spec(name).config_class()
     typed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return config_cls(**{**getattr(config_cls, "ABSENT", {}), **typed})
