@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,9 @@ def _convert(raw: str, annotation: Any, default: Any, where: str) -> Any:
         raise ValueError(f"{where}: cannot read {raw!r} as {target.__name__}") from None
 
 
-def typed_overrides(config_cls: type, raw: dict[str, str], section: str) -> dict[str, Any]:
-    """Convert raw strings to the field types of `config_cls`; unknown keys are errors."""
+def typed_overrides(config_cls: type, raw: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """Convert raw strings to the field types of `config_cls`; values that are not strings
+    (a sweep trial's, typed already) are kept as they are; unknown keys are errors."""
     hints = typing.get_type_hints(config_cls)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     out: dict[str, Any] = {}
@@ -66,6 +67,9 @@ def typed_overrides(config_cls: type, raw: dict[str, str], section: str) -> dict
             raise ValueError(
                 f"--set {section}.{name}: unknown setting; known: {', '.join(sorted(fields))}"
             )
+        if not isinstance(value, str):
+            out[name] = value
+            continue
         default = fields[name].default
         out[name] = _convert(value, hints[name], default, f"--set {section}.{name}")
     return out

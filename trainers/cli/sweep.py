@@ -20,8 +20,6 @@
 
 from __future__ import annotations
 
-import argparse
-import copy
 import os
 import signal
 import socket
@@ -42,8 +40,10 @@ from tracker.interface import RunStatus
 from tracker.processes import process_alive
 from tracker.store.access import check_write_access
 from tracker.store.location import redact, resolve_store, sqlite_path
-from trainers.cli.search_space import Dimension, space_for
-from trainers.cli.training import _configs, _prepare
+from trainers.catalogue import Dimension
+from trainers.cli.requests import SweepRequest
+from trainers.cli.search_space import space_for
+from trainers.cli.training import configs_for, prepare
 from trainers.cli.wiring import open_logger
 from trainers.data.pipeline import PreparedData
 from trainers.run import run_training
@@ -58,10 +58,10 @@ FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRU
 
 
 # ----- storage and study --------------------------------------------------------------------
-def storage_url(args: argparse.Namespace) -> str:
-    if args.storage:
-        return args.storage
-    db = sqlite_path(resolve_store(args.tracking_uri).tracking_uri)
+def storage_url(request: SweepRequest) -> str:
+    if request.storage:
+        return request.storage
+    db = sqlite_path(resolve_store(request.train.tracking.tracking_uri).tracking_uri)
     if db is None:
         raise UsageError(
             "--storage URL is needed with a tracking server (e.g. the team's PostgreSQL: "
@@ -70,21 +70,21 @@ def storage_url(args: argparse.Namespace) -> str:
     return f"sqlite:///{db.parent / 'optuna.db'}"
 
 
-def open_study(args: argparse.Namespace, seed: int) -> optuna.Study:
+def open_study(request: SweepRequest, seed: int) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = storage_url(args)
+    url = storage_url(request)
     storage = optuna.storages.RDBStorage(
         url,
         # Several workers write one SQLite file: wait for the lock instead of failing.
         engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {},
     )
     study = optuna.create_study(
-        study_name=args.study or f"{args.experiment}-{args.model}",
+        study_name=request.study or f"{request.train.tracking.experiment}-{request.model}",
         storage=storage,
         direction="minimize",
         pruner=optuna.pruners.MedianPruner(
-            n_startup_trials=args.pruner_startup_trials,
-            n_warmup_steps=args.pruner_warmup_steps,
+            n_startup_trials=request.pruner_startup_trials,
+            n_warmup_steps=request.pruner_warmup_steps,
         ),
         load_if_exists=True,
     )
@@ -105,12 +105,13 @@ def _running(study: optuna.Study) -> int:
 
 # ----- the parent run -----------------------------------------------------------------------
 def parent_logger(
-    args: argparse.Namespace, study: optuna.Study, space: tuple[Dimension, ...]
+    request: SweepRequest, study: optuna.Study, space: tuple[Dimension, ...]
 ) -> TrainingLogger:
     """The study's parent run: made on the first start, taken up again on the next ones."""
+    tracking = request.train.tracking
     parent = study.user_attrs.get(PARENT_ATTR)
     if parent is not None:
-        client = MlflowClient(tracking_uri=resolve_store(args.tracking_uri).tracking_uri)
+        client = MlflowClient(tracking_uri=resolve_store(tracking.tracking_uri).tracking_uri)
         try:
             client.get_run(parent)
         except Exception:  # noqa: BLE001 - MLflow raises several kinds for an unknown run
@@ -118,23 +119,25 @@ def parent_logger(
                 f"study {study.study_name!r} belongs to run {parent}, which is not in this "
                 "tracking store; give another --study"
             ) from None
-        return TrainingLogger(args.experiment, tracking_uri=args.tracking_uri, run_id=parent)
+        return TrainingLogger(
+            tracking.experiment, tracking_uri=tracking.tracking_uri, run_id=parent
+        )
     log = TrainingLogger(
-        args.experiment,
+        tracking.experiment,
         run_name=f"sweep-{study.study_name}",
-        tracking_uri=args.tracking_uri,
-        tags={schema.MODEL_TAG: args.model, schema.SWEEP_STUDY_TAG: study.study_name},
+        tracking_uri=tracking.tracking_uri,
+        tags={schema.MODEL_TAG: request.model, schema.SWEEP_STUDY_TAG: study.study_name},
         params={
             "sweep": {
-                "model": args.model,
-                "trials": args.trials,
-                "jobs": args.jobs,
+                "model": request.model,
+                "trials": request.trials,
+                "jobs": request.jobs,
                 "study": study.study_name,
-                "storage": redact(storage_url(args)),
+                "storage": redact(storage_url(request)),
                 "objective": f"min {OBJECTIVE}",
                 "sampler": "TPE",
-                "pruner": f"median (startup {args.pruner_startup_trials} trials, "
-                f"warm-up {args.pruner_warmup_steps} steps)",
+                "pruner": f"median (startup {request.pruner_startup_trials} trials, "
+                f"warm-up {request.pruner_warmup_steps} steps)",
             },
             "space": {d.name: d.describe() for d in space},
         },
@@ -221,19 +224,21 @@ def reap_dead_trials(study: optuna.Study, client: MlflowClient) -> int:
 class _Worker:
     def __init__(
         self,
-        args: argparse.Namespace,
+        request: SweepRequest,
         study: optuna.Study,
         parent_run_id: str,
         space: tuple[Dimension, ...],
         prepared: PreparedData,
     ) -> None:
-        self.args, self.study, self.parent_run_id = args, study, parent_run_id
+        self.request, self.study, self.parent_run_id = request, study, parent_run_id
         self.space, self.prepared = space, prepared
-        self.client = MlflowClient(tracking_uri=resolve_store(args.tracking_uri).tracking_uri)
+        tracking_uri = request.train.tracking.tracking_uri
+        self.client = MlflowClient(tracking_uri=resolve_store(tracking_uri).tracking_uri)
 
     def run(self) -> None:
         failures = 0
-        while _finished(self.study) + _running(self.study) < self.args.trials:
+        trials = self.request.trials
+        while _finished(self.study) + _running(self.study) < trials:
             trial = self.study.ask()
             ahead = [
                 t
@@ -241,35 +246,34 @@ class _Worker:
                 if t.number < trial.number
                 and t.state in (*FINISHED_STATES, optuna.trial.TrialState.RUNNING)
             ]
-            if len(ahead) >= self.args.trials:  # another worker took the last one first
+            if len(ahead) >= trials:  # another worker took the last one first
                 trial.set_user_attr(SURPLUS_ATTR, True)  # never ran: not in the trials table
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 return
             if not self._trial(trial):
                 failures += 1
-                if failures >= max(3, self.args.trials):
+                if failures >= max(3, trials):
                     raise RuntimeError(f"{failures} trials failed; see the trial runs")
 
     def _trial(self, trial: optuna.Trial) -> bool:
         """Train one trial; False when it failed."""
-        args = self.args
+        request, model = self.request, self.request.model
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         values = {d.name: d.suggest(trial) for d in self.space}
-        trial_args = copy.copy(args)
-        trial_args.set = [*(args.set or []), *(f"{k}={v}" for k, v in values.items())]
+        settings = request.train.settings.with_values(values)
         try:
-            data_configs, train_configs, model_configs = _configs(trial_args, [args.model])
-            data_config = data_configs[args.model]
+            data_configs, train_configs, model_configs = configs_for(settings, (model,))
+            data_config = data_configs[model]
         except ValueError as exc:  # a space value a config refuses: a usage error
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise UsageError(f"trial {trial.number}: {exc}") from None
         log = open_logger(
-            args,
+            request.train.tracking,
             run_name=f"trial-{trial.number}",
             parent_run_id=self.parent_run_id,
             tags={
-                schema.MODEL_TAG: args.model,
+                schema.MODEL_TAG: model,
                 schema.SWEEP_STUDY_TAG: self.study.study_name,
                 schema.SWEEP_TRIAL_TAG: trial.number,
             },
@@ -283,13 +287,13 @@ class _Worker:
 
         prepared = self.prepared
         if any(d.name.startswith("data.") for d in self.space):
-            prepared = _prepare(data_config, None)  # the trial changes the data (cached)
+            prepared = prepare(data_config, None)  # the trial changes the data (cached)
         try:
             outcome = run_training(
-                args.model,
-                model_configs[args.model],
+                model,
+                model_configs[model],
                 data_config,
-                train_configs[args.model],
+                train_configs[model],
                 prepared,
                 log,
                 progress=False,
@@ -324,30 +328,32 @@ class _Worker:
 
 
 # ----- the command ----------------------------------------------------------------------------
-def _space(args: argparse.Namespace) -> tuple[Dimension, ...]:
-    fixed = args.epochs is not None or args.max_steps is not None
-    return space_for(args.model, Path(args.space) if args.space else None, fixed_length=fixed)
+def _space(request: SweepRequest) -> tuple[Dimension, ...]:
+    return space_for(request.model, request.space, fixed_length=request.fixed_length)
 
 
-def run_worker_process(args: argparse.Namespace) -> int:
+def _data_config(request: SweepRequest):
+    """The sweep's data settings (bad `--set` values fail here, first)."""
+    return configs_for(request.train.settings, (request.model,))[0][request.model]
+
+
+def run_worker_process(request: SweepRequest) -> int:
     """One of the `--jobs` processes (started by `sweep`)."""
     index = int(os.environ[WORKER_ENV])
-    study = open_study(args, seed=args.seed_value + index)
-    space = _space(args)
-    data_config = _configs(args, [args.model])[0][args.model]
-    prepared = _prepare(data_config, None)
-    _Worker(args, study, os.environ[PARENT_ENV], space, prepared).run()
+    study = open_study(request, seed=request.seed + index)
+    prepared = prepare(_data_config(request), None)
+    _Worker(request, study, os.environ[PARENT_ENV], _space(request), prepared).run()
     return 0
 
 
-def _start_workers(args: argparse.Namespace, parent_run_id: str) -> list[subprocess.Popen]:
-    threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
+def _start_workers(request: SweepRequest, parent_run_id: str) -> list[subprocess.Popen]:
+    threads = str(max(1, (os.cpu_count() or 1) // request.jobs))
     procs = []
-    for index in range(args.jobs):
+    for index in range(request.jobs):
         env = dict(os.environ)
         env.update({WORKER_ENV: str(index), PARENT_ENV: parent_run_id})
         env.setdefault("OMP_NUM_THREADS", threads)
-        cmd = [sys.executable, "-m", "trainers.cli", *args.argv]
+        cmd = [sys.executable, "-m", "tracker.cli", *request.train.argv]
         procs.append(subprocess.Popen(cmd, env=env))
     return procs
 
@@ -368,37 +374,37 @@ def _wait(procs: list[subprocess.Popen]) -> int:
     return failed[0] if failed else 0
 
 
-def run_sweep(args: argparse.Namespace) -> int:
-    if args.trials < 1 or args.jobs < 1:
+def run_sweep(request: SweepRequest) -> int:
+    if request.trials < 1 or request.jobs < 1:
         raise UsageError("--trials and --jobs must be at least 1")
-    space = _space(args)
-    # Bad --set values fail here, first.
-    data_config = _configs(args, [args.model])[0][args.model]
-    check_write_access(args.tracking_uri, args.experiment)
-    study = open_study(args, seed=args.seed_value)
-    for values in args.enqueued:
+    space = _space(request)
+    data_config = _data_config(request)
+    tracking = request.train.tracking
+    check_write_access(tracking.tracking_uri, tracking.experiment)
+    study = open_study(request, seed=request.seed)
+    for values in request.enqueued:
         unknown = set(values) - {d.name for d in space}
         if unknown:
             raise UsageError(f"--enqueue: {sorted(unknown)[0]} is not in the search space")
         study.enqueue_trial(values, skip_if_exists=True)  # given again on a continue: once
-    client = MlflowClient(tracking_uri=resolve_store(args.tracking_uri).tracking_uri)
+    client = MlflowClient(tracking_uri=resolve_store(tracking.tracking_uri).tracking_uri)
     reaped = reap_dead_trials(study, client)
     if reaped:
         print(f"{reaped} trial(s) of an earlier start had died; queued again", file=sys.stderr)
     print(
-        f"study {study.study_name} ({redact(storage_url(args))}): "
-        f"{_finished(study)} of {args.trials} trials finished",
+        f"study {study.study_name} ({redact(storage_url(request))}): "
+        f"{_finished(study)} of {request.trials} trials finished",
         flush=True,
     )
-    log = parent_logger(args, study, space)
+    log = parent_logger(request, study, space)
     status = RunStatus.FAILED
     try:
-        if args.jobs == 1:
-            prepared = _prepare(data_config, None)
-            _Worker(args, study, log.run_id, space, prepared).run()
+        if request.jobs == 1:
+            prepared = prepare(data_config, None)
+            _Worker(request, study, log.run_id, space, prepared).run()
             code = 0
         else:
-            code = _wait(_start_workers(args, log.run_id))
+            code = _wait(_start_workers(request, log.run_id))
         message = summarize(log, study)
         status = RunStatus.FINISHED if code == 0 else RunStatus.FAILED
         if code in (130, 143, -2, -15):

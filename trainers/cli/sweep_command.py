@@ -10,8 +10,8 @@ import argparse
 import os
 
 from trainers.catalogue import model_specs
+from trainers.cli.arguments import sweep_request
 from trainers.cli.train_commands import add_train_arguments
-from trainers.config import TrainConfig
 
 
 def parse_enqueued(text: str) -> dict[str, object]:
@@ -35,11 +35,11 @@ def parse_enqueued(text: str) -> dict[str, object]:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from trainers.cli.sweep import WORKER_ENV, run_sweep, run_worker_process
 
-    args.seed_value = args.seed if args.seed is not None else TrainConfig().seed
-    args.enqueued = [parse_enqueued(text) for text in args.enqueue or []]
+    enqueued = tuple(parse_enqueued(text) for text in args.enqueue or [])
+    request = sweep_request(args, enqueued)
     if os.environ.get(WORKER_ENV) is not None:
-        return run_worker_process(args)
-    return run_sweep(args)
+        return run_worker_process(request)
+    return run_sweep(request)
 
 
 def add_sweep_command(sub: argparse._SubParsersAction) -> None:

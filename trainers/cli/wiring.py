@@ -1,14 +1,14 @@
-"""The one place that turns command-line arguments into a logger and a checkpointer.
+"""The one place that turns a command's request into a logger and a checkpointer.
 
 Training code receives a `MetricLogger` and a `Checkpointer` and never builds either; the
-commands (train, demo, resume) build them here, so which store a run goes to, where its resume
-state lives and how that location is recorded are decided once. The tracking URI is passed
-explicitly to every client: nothing here reads or sets MLflow's process-wide state.
+commands (train, demo, resume, sweep) build them here from their `Tracking` and checkpoint
+folder, so which store a run goes to, where its resume state lives and how that location is
+recorded are decided once. The tracking URI is passed explicitly to every client: nothing here
+reads or sets MLflow's process-wide state.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from tracker import TrainingLogger, schema
-from tracker.logger.system_metrics import DEFAULT_INTERVAL_S
 from tracker.store.location import default_checkpoint_dir, resolve_store
+from trainers.cli.requests import Tracking
 from trainers.loop import TrainingInterrupted
 from trainers.resume_state import STATIC_KEYS, Checkpointer, plain
 
 
 def open_logger(
-    args: argparse.Namespace,
+    tracking: Tracking,
     *,
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
@@ -31,49 +31,39 @@ def open_logger(
     experiment: str | None = None,
     parent_run_id: str | None = None,
 ) -> TrainingLogger:
-    """A `TrainingLogger` on the store and experiment the arguments name (a new run, or
-    `run_id` continued)."""
+    """A `TrainingLogger` on the store and experiment `tracking` names (a new run, or
+    `run_id` continued; `experiment` overrides the request's, for a run found by id)."""
     return TrainingLogger(
-        experiment or args.experiment,
+        experiment or tracking.experiment,
         run_name=run_name,
-        tracking_uri=args.tracking_uri,
+        tracking_uri=tracking.tracking_uri,
         tags=tags,
         run_id=run_id,
         parent_run_id=parent_run_id,
-        system_metrics_interval_s=system_metrics_interval(args),
+        system_metrics_interval_s=tracking.system_metrics_interval_s,
     )
 
 
-def system_metrics_interval(args: argparse.Namespace) -> float:
-    """Seconds between system-metrics samples; 0 when `--no-system-metrics`."""
-    if getattr(args, "no_system_metrics", False):
-        return 0.0
-    return float(getattr(args, "system_metrics_interval", DEFAULT_INTERVAL_S))
-
-
-def checkpoint_dir(args: argparse.Namespace) -> Path:
-    """--checkpoint-dir, else `checkpoints/` beside the SQLite store (else under mlruns/)."""
-    given = getattr(args, "checkpoint_dir", None)
-    if given:
-        return Path(given).resolve()
-    return default_checkpoint_dir(resolve_store(args.tracking_uri))
+def checkpoint_dir(tracking_uri: str | None, given: Path | None) -> Path:
+    """`given` (--checkpoint-dir), else `checkpoints/` beside the SQLite store (else under
+    mlruns/)."""
+    return given if given is not None else default_checkpoint_dir(resolve_store(tracking_uri))
 
 
 def new_checkpointer(
     log: TrainingLogger,
-    args: argparse.Namespace,
+    folder: Path,
     model_name: str,
     configs: tuple[Any, Any, Any],
     vocab_fingerprint: str,
 ) -> Checkpointer:
-    """The resume checkpointer of a new run, recorded as a run tag so `newsdesk resume` finds it.
-
-    `configs` are the model, data and train configs; they are written into every checkpoint.
-    """
+    """The resume checkpointer of a new run in `folder`, recorded as a run tag so `newsdesk
+    resume` finds it. `configs` are the model, data and train configs; they are written into
+    every checkpoint."""
     model_config, data_config, train_config = configs
     identity = (log.run_id, model_name, *map(plain, configs), vocab_fingerprint)
     checkpointer = Checkpointer(
-        path=checkpoint_dir(args) / log.run_id / "resume.pt",
+        path=folder / log.run_id / "resume.pt",
         static=dict(zip(STATIC_KEYS, identity, strict=True)),
         every_steps=train_config.checkpoint_every,
         interval_s=train_config.checkpoint_interval_s,
