@@ -63,6 +63,7 @@ bench: install
 	$(PY) benchmarks/dashboard.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/server_postgres.py --out benchmarks/results
 	$(PY) benchmarks/store_outage.py --out benchmarks/results
+	$(PY) benchmarks/server_processes.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache

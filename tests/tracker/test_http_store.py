@@ -11,6 +11,9 @@ from mlflow.tracking import MlflowClient
 from tracker import TrainingLogger, WriterConfig
 from tracker.server.mlflow_server import TrackingServer
 
+# Every test here starts a real `mlflow server` and most wait out an outage.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def server(tmp_path, _template_db, monkeypatch):

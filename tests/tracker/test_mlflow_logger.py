@@ -132,6 +132,7 @@ def test_keyboard_interrupt_ends_the_run_killed_after_flushing(store_uri):
     assert history(store_uri, log.run_id, "train/loss") == [(7, 1.0)]
 
 
+@pytest.mark.slow
 def test_sigterm_ends_the_run_killed_after_flushing(store_uri, tmp_path):
     script = tmp_path / "train.py"
     script.write_text(
@@ -157,6 +158,7 @@ def test_sigterm_ends_the_run_killed_after_flushing(store_uri, tmp_path):
     assert len(history(store_uri, run_id, "train/loss")) == 100
 
 
+@pytest.mark.slow
 def test_sigterm_raised_inside_a_garbage_collector_callback_still_ends_the_run(store_uri, tmp_path):
     # Python ignores an exception raised in a weakref callback; the signal arrives here while
     # one runs (as it did in CI, inside matplotlib's transform tree), and must not be lost.
@@ -252,6 +254,7 @@ def _lock(db: Path) -> sqlite3.Connection:
     return conn
 
 
+@pytest.mark.slow
 def test_store_locked_for_a_while_loses_nothing(store_uri):
     """The writer outlives a lock longer than MLflow's 20 s SQLite busy timeout, then catches up."""
     db = Path(store_uri.removeprefix("sqlite:///"))
@@ -335,6 +338,7 @@ def _run_script(body: str, store_uri: str, tmp_path: Path) -> subprocess.Complet
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("ending", "status"), [("pass", "FINISHED"), ("1 / 0", "FAILED")])
 def test_a_logger_never_closed_stores_every_point_and_ends_its_run_at_exit(
     store_uri, tmp_path, ending, status
@@ -357,6 +361,7 @@ def test_a_logger_never_closed_stores_every_point_and_ends_its_run_at_exit(
     assert MlflowClient(tracking_uri=store_uri).get_run(run_id).info.status == status
 
 
+@pytest.mark.slow
 def test_a_forked_child_is_told_it_cannot_log_and_its_exit_leaves_the_run_alone(
     store_uri, tmp_path
 ):
@@ -390,6 +395,7 @@ def test_a_forked_child_is_told_it_cannot_log_and_its_exit_leaves_the_run_alone(
     assert MlflowClient(tracking_uri=store_uri).get_run(run_id).info.status == "FINISHED"
 
 
+@pytest.mark.slow
 def test_close_waits_for_a_long_drain_while_the_store_keeps_accepting(store_uri, tmp_path):
     """`close_timeout_s` bounds a store that stopped answering, not a healthy one: before,
     close gave up after it however fast points were being stored, and spooled the rest as

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
@@ -23,6 +24,7 @@ def _run_with_model(client, exp_id: str, acc: float, status=LoggedModelStatus.RE
     return run.info.run_id, model.model_id
 
 
+@pytest.mark.slow
 def test_the_best_of_101_runs_wins_and_only_a_ready_model_is_registered(store_uri):
     """On main the first page (100) of logged models was read: with 101 runs, test/acc 0.5 was
     promoted over 0.99; a PENDING model was picked over a READY one."""
@@ -73,6 +75,7 @@ for _ in range(int(sys.argv[2])):
 """
 
 
+@pytest.mark.slow
 def test_the_lock_survives_a_release_between_a_clash_and_its_error(store_uri):
     """On a name clash MLflow's SQL store looks the existing model up to word its error; a
     holder that released the lock in between made that create fail with RESOURCE_DOES_NOT_EXIST,

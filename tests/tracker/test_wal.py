@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tracker.cli import main
@@ -41,6 +42,7 @@ def _script(tmp_path: Path, body: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_plain_loop_after_its_1000th_call_loses_no_point(store_uri, tmp_path, capsys):
     proc = subprocess.Popen(
         [sys.executable, str(_script(tmp_path, PLAIN_LOOP))],
@@ -95,6 +97,7 @@ lock.execute("COMMIT")
 """
 
 
+@pytest.mark.slow
 def test_a_million_points_while_the_store_is_down_keep_the_training_process_small(
     store_uri, tmp_path
 ):

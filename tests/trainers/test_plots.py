@@ -9,6 +9,7 @@ import textwrap
 import warnings
 
 import numpy as np
+import pytest
 from matplotlib import font_manager
 
 from trainers.plots import confusion_figure
@@ -26,6 +27,7 @@ def test_the_confusion_figure_draws_chinese_class_names_with_a_cjk_font(tmp_path
     assert (tmp_path / "confusion.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_cjk_font_installed_after_matplotlib_listed_the_fonts_is_found(tmp_path):
     # matplotlib's font list is cached per user and rebuilt only on a new matplotlib version;
     # a font installed later (apt-get install fonts-wqy-zenhei) is not in it.

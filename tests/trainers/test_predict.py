@@ -169,6 +169,7 @@ def test_a_checkpoint_from_before_the_bag_loads_as_the_plain_model(name):
     assert make_config(name).bag_dim > 0  # today's default has the bag
 
 
+@pytest.mark.slow
 def test_loading_the_prediction_code_leaves_scikit_learn_to_the_linear_model():
     """scikit-learn costs 2 s of a fresh `newsdesk predict`; a neural model does not need it,
     so the linear model imports it only when it builds or reads its features. (MLflow itself
