@@ -25,13 +25,14 @@ demo: install
 	$(VENV)/bin/newsdesk demo
 
 # The suite runs in TEST_WORKERS processes, each taking whole modules (so a module's fixtures
-# are built once). Much of it waits on servers, subprocesses and timeouts, which the other
-# worker fills: 19-22 min instead of 35 on 2 cores. One torch thread per process: with two
-# OpenMP threads each, the 1,000-line four-model setup took 624 s beside the other worker
-# instead of 294 s.
+# are built once), the costliest modules first (tests/conftest.py orders them). Much of it
+# waits on servers, subprocesses and timeouts, which the other worker fills. One torch
+# thread per process: two OpenMP threads in each of two processes on two cores spin against
+# each other.
 TEST_WORKERS ?= 2
 test: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		--durations=25
 
 # The fast tier, for your own loop: lint, the import contracts, and the tests that need no
 # server, browser, corpus, wheel or real training (markers set in tests/conftest.py). The

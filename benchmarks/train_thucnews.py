@@ -36,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tracker import schema  # noqa: E402
+from trainers.catalogue import BUILT_IN  # noqa: E402
 
-MODELS = ("linear", "fasttext", "textcnn", "lstm")
+MODELS = tuple(spec.name for spec in BUILT_IN)  # newsdesk's own models, the catalogue's order
 CORPORA = {"full": None, "1k": 1000, "5k": 5000, "long": "long"}
 LONG_TEXTS = {"train": 1000, "dev": 300, "test": 600}
 # As in the reference project: pretrained character vectors for TextCNN and the LSTM only;

@@ -26,6 +26,10 @@ _FOLDER_MARKS = {"server": "server", "browser": "browser", "integrations": "slow
 _FIXTURE_MARKS = {"thucnews_dir": "corpus", "postgres": "server", "pg_server": "server"}
 
 
+# A rough cost of a test by what it needs, for ordering the modules (see below).
+_MARK_COST = {"packaging": 10.0, "browser": 10.0, "server": 3.0, "slow": 3.0, "corpus": 0.5}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         folder = item.path.parent.name
@@ -34,6 +38,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for fixture, mark in _FIXTURE_MARKS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(mark)
+    # The costliest modules first: the workers of `make test` take whole modules
+    # (`--dist loadfile --no-loadscope-reorder`), and a long module taken last keeps one core
+    # busy while the other has nothing left to do.
+    cost: dict[str, float] = {}
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        cost[item.nodeid.split("::")[0]] = cost.get(item.nodeid.split("::")[0], 0.0) + max(
+            [_MARK_COST.get(m, 0.1) for m in marks] or [0.1]
+        )
+    items.sort(key=lambda item: -cost[item.nodeid.split("::")[0]])
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,8 @@ def runs_frame(
     `best_val/acc` and `best_val/loss` are the best values over the validation history, and
     `steps` is the number of `train/loss` points (names in `tracker.schema`).
     `parent_run_id` is the run a run is nested under (a sweep's trials under the sweep);
-    with `parent`, only the runs nested under that run.
+    with `parent`, only the runs nested under that run. An unknown experiment is a
+    `ValueError` that lists the known ones.
     """
     client = client_for(tracking_uri)
     experiment_id = require_experiment(client, experiment)

@@ -159,6 +159,24 @@ def promote(
     dry_run: bool = False,
     tracking_uri: str | None = None,
 ) -> Promotion:
+    """Register the best run's model as `model_name` and move `champion` to it when it beats
+    the current champion by `metric` in the direction `mode` ("max": higher is better).
+
+    Args:
+        experiment: the experiment whose FINISHED runs with a logged model compete.
+        metric, mode: what ranks them; named explicitly, never guessed from the name.
+        model_name: the registered model (default: `<experiment>-classifier`).
+        dry_run: say what would change and change nothing.
+        tracking_uri: the store (default: `MLFLOW_TRACKING_URI`, else the embedded store).
+
+    Returns:
+        A `Promotion`: the version, whether `champion` moved, and a one-line `message`.
+        The displaced champion becomes `previous`; promoting the same run twice adds no
+        version. Concurrent promotions are serialised by a lock in the registry.
+
+    Raises:
+        ValueError: an unknown experiment, or no run with the metric and a logged model.
+    """
     client = client_for(tracking_uri)
     name = model_name or default_model_name(experiment)
     cand = best_candidate(client, experiment, metric, mode)

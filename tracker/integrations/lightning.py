@@ -71,6 +71,17 @@ class NewsdeskLogger(Logger):
 
     `finalize` ends the run; if the trainer is used again (`trainer.test` after `fit`), the
     same run is taken up again and ended again, so a fit and its test stay one run.
+
+    Args:
+        experiment: MLflow experiment name; created when missing.
+        tracking_uri: the store (default: `MLFLOW_TRACKING_URI`, else the embedded store).
+        run_name: the run's name.
+        tags: tags of the run.
+        log_model: log the best checkpoint of `ModelCheckpoint` (by its monitor and mode) as a
+            pyfunc model with the metric `best/<monitor>`, for `newsdesk promote`.
+
+    After `fit`, `run_id` names the run and `model_uri` the logged model (None without one).
+    Names MLflow would refuse raise `ValueError` at `self.log`, as `TrainingLogger` does.
     """
 
     def __init__(

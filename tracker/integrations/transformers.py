@@ -48,6 +48,16 @@ class NewsdeskCallback(TrainerCallback):
     `on_log` stores every numeric value at `state.global_step`; `on_evaluate` adds any
     evaluation metric `on_log` did not carry; `on_train_end` ends the run FINISHED. An
     `evaluate()` after training takes the same run up again and ends it again.
+
+    Args:
+        experiment: MLflow experiment (default: `MLFLOW_EXPERIMENT_NAME`, as the stock
+            `MLflowCallback` reads it).
+        tracking_uri: the store (default: `MLFLOW_TRACKING_URI`, else the embedded store).
+        run_name: the run's name (default: the Trainer's `run_name`).
+        tags: tags of the run. `MLFLOW_RUN_ID` continues that run instead of creating one.
+
+    A training that raises never reaches `on_train_end`; its run still ends, at interpreter
+    exit: FAILED after an error, KILLED after Ctrl-C.
     """
 
     def __init__(

@@ -86,6 +86,12 @@ class NullLogger:
 def rank_zero_logger(experiment: str, **kwargs: Any) -> MetricLogger:
     """A `TrainingLogger(experiment, **kwargs)` on global rank 0, a `NullLogger` elsewhere.
 
+    The rank is torch.distributed's once it is initialised, else the environment's (`RANK`,
+    `SLURM_PROCID`); `kwargs` are
+    `TrainingLogger`'s. Every rank takes part in whatever collective computes a value, and
+    only rank 0's call stores it; the `NullLogger` accepts and drops every call, so the same
+    loop runs on every rank.
+
     Usage in a script started by `torchrun --nproc-per-node N train.py`::
 
         with rank_zero_logger("thucnews", run_name="ddp") as log:

@@ -15,8 +15,8 @@
   `SqlAlchemyStore.log_batch` does for metrics (the same rows in `metrics` and
   `latest_metrics`, the same sanitising of NaN and infinities, duplicates of a point already
   stored ignored, a deleted or unknown run refused), in two bulk statements instead of one
-  ORM object per point. MLflow's path costs about 86 µs of CPU per point (13 µs here); on a 2-core
-  machine that CPU is taken from the training loop (+28 % at 1 ms per step, issue 11).
+  ORM object per point. MLflow's path costs several times the CPU per point; on a small
+  machine that CPU is taken from the training loop (docs/benchmarks.md).
   `tests/tracker/test_mlflow_internals.py` stores the same points both ways and compares
   every history and latest value.
 - The `metrics` and `runs` tables: `metric_history` reads 150,000 points in one SQL query

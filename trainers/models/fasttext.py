@@ -35,8 +35,8 @@ from trainers.models.ngram_bag import (
 
 @dataclass(frozen=True)
 class FastTextConfig:
-    # 100 dimensions: as accurate as 200 on THUCNews-45k (90.50 % against 90.46 %, words and
-    # characters) at half the cost. Pretrained vectors need `model.embed_dim` set to theirs.
+    # 100 dimensions: as accurate as 200 at half the cost. Pretrained vectors need
+    # `model.embed_dim` set to theirs.
     embed_dim: int = 100
     # Hash buckets for the n-grams; 0: one per distinct n-gram of the training texts, at most
     # 200,000 (`derived_buckets`), logged as the run's param. THUCNews-45k gets 200,000.
@@ -44,22 +44,21 @@ class FastTextConfig:
     # 1 = unigrams only, 2 = +bigrams, 3 = +trigrams (bigrams measured best); 0: 1 for the
     # `ngrams` tokenizer (its tokens are n-grams already), else 2 (`with_derived_ngrams`).
     ngrams: int = 0
-    # 0: the averaged embedding goes straight to the classifier, as in fastText itself. The
-    # tutorial's hidden layer of 256 overfits within two epochs (89.5 % against 90.5 %).
+    # 0: the averaged embedding goes straight to the classifier, as in fastText itself; a
+    # hidden layer overfits within two epochs.
     hidden_size: int = 0
-    # No dropout and a small initial table: on the `ngrams` features with the hinge, dropout
-    # 0.5 and rows drawn at std 0.1 ended at 90.32 % / 90.95 % on THUCNews-45k, against
-    # 91.25-91.30 % (three seeds) with neither (std 0.03).
+    # No dropout and a small initial table: on the `ngrams` features with the hinge, either
+    # dropout or larger initial rows cost accuracy.
     dropout: float = 0.0
     init_std: float = 0.03
     # The bag averaged with each row weighted by its idf over the training texts
-    # (`idf_weights`): 90.46-90.56 % against 90.15-90.21 % for the plain mean (three seeds).
+    # (`idf_weights`): rare, topical n-grams count for more than frequent ones.
     idf: bool = True
     # "l2": the idf-weighted sum over the weights' L2 norm, as TF-IDF; "mean": their mean.
     bag_norm: BagNorm = "l2"
-    # "hinge": one-vs-rest hinge, a linear SVM's loss (91.0-91.4 % against 90.7-91.1 % for
-    # cross-entropy on the `ngrams` features, THUCNews-45k); its scores are calibrated after
-    # training (`calibrate`). "cross_entropy": the softmax loss, probabilities as trained.
+    # "hinge": one-vs-rest hinge, a linear SVM's loss, above cross-entropy on the `ngrams`
+    # features; its scores are calibrated after training (`calibrate`). "cross_entropy": the
+    # softmax loss, probabilities as trained. (Measurements: benchmarks/NOTES-models.md.)
     loss: Literal["cross_entropy", "hinge"] = "hinge"
 
     # A checkpoint written before a setting existed meant the plain model.
