@@ -10,7 +10,7 @@ leads, so every comparison shows the bar), then any that other packages register
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -72,21 +72,13 @@ class ModelSpec:
     summary: str = ""
 
     def config_class(self) -> type:
-        return _load(self.config)
+        return pkgutil.resolve_name(self.config)
 
     def model_class(self) -> type:
-        return _load(self.model)
+        return pkgutil.resolve_name(self.model)
 
     def runner_function(self) -> Any:
-        return _load(self.runner) if self.runner else None
-
-
-def _load(reference: str) -> Any:
-    module, _, attribute = reference.partition(":")
-    value: Any = importlib.import_module(module)
-    for part in attribute.split("."):
-        value = getattr(value, part)
-    return value
+        return pkgutil.resolve_name(self.runner) if self.runner else None
 
 
 LINEAR = ModelSpec(

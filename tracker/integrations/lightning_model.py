@@ -9,7 +9,7 @@ loaded, as for any Lightning checkpoint.
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from typing import Any
 
 import mlflow.pyfunc
@@ -22,14 +22,6 @@ CHECKPOINT_KEY = "checkpoint"
 
 def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def import_class(path: str) -> type:
-    module_name, _, qualname = path.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    return target
 
 
 def frame_to_array(model_input: Any) -> np.ndarray:
@@ -50,7 +42,7 @@ class LightningCheckpointModel(mlflow.pyfunc.PythonModel):
         self._module: Any = None
 
     def load_context(self, context) -> None:
-        cls = import_class(context.model_config[MODULE_CLASS_KEY])
+        cls = pkgutil.resolve_name(context.model_config[MODULE_CLASS_KEY])
         self._module = cls.load_from_checkpoint(
             context.artifacts[CHECKPOINT_KEY], map_location="cpu"
         )

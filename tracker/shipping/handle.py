@@ -35,9 +35,6 @@ class ShipperHandle:
         # Whether the last `wait_flushed` timed out: the store has then had its patience.
         self.store_unanswered = False
 
-    def state(self) -> ShipState:
-        return read_state(self.directory)
-
     def wake(self) -> None:
         """Ask the shipper to read the log now."""
         if not self.exited():
