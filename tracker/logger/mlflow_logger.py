@@ -156,7 +156,7 @@ class TrainingLogger(RunLogWriter):
         end_time = int(time.time() * 1000)
         self._wal.write(json_line({"t": "s", "status": status.value, "end_time": end_time}))
         self._wal.close()
-        state = self._final_state = self._shipper.wait_closed()
+        state = self._final_state = self._shipper.wait_closed(self._notify)
         if state.rejected:  # the shipper kept them in a file and tagged the run
             print(rejected_message(state, self.run_id), file=self._notify)
         if state.done:

@@ -12,7 +12,9 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TextIO
 
+from tracker.processes import scheduler_state
 from tracker.shipping.config import WriterConfig
 from tracker.shipping.live import start_shipper
 from tracker.shipping.wake import WAKE_SIGNAL
@@ -69,10 +71,15 @@ class ShipperHandle:
         self.store_unanswered = False
         return True
 
-    def wait_closed(self) -> ShipState:
-        """After the terminal status is in the log: until the shipper exits, or has made no
-        progress for `close_timeout_s` (then it is stopped; its acknowledged positions are on
-        disk).
+    def wait_closed(self, notify: TextIO) -> ShipState:
+        """After the terminal status is in the log: until the shipper exits, or has waited on
+        the store for `close_timeout_s` without progress (then it is stopped; its acknowledged
+        positions are on disk).
+
+        Only time the shipper spends waiting (asleep on a request, a lock or a backoff) counts
+        against the store; time it spends working or waiting for a core does not: a slow store
+        or a starved shipper on a busy machine is not a dead store. A shipper held that long
+        without running (stopped, or starved) is named once on `notify`.
 
         After a flush that timed out, the store has had that patience already: the close
         then also stops when two more of the shipper's attempts fail (counted from before
@@ -83,28 +90,53 @@ class ShipperHandle:
         failures = read_state(self.directory).failures  # before the wakeup
         self.wake()
         patience = self._config.close_timeout_s
-        deadline = time.monotonic() + patience
+        waited = held = 0.0  # since the last progress: waiting on the store; not running
+        said_held = False
         seen = None
         quick, woken_at = self.store_unanswered, failures
+        last = time.monotonic()
         while not self.exited():
             state = read_state(self.directory)
+            now = time.monotonic()
+            elapsed, last = now - last, now
             progress = (state.stored, sum(state.acked.values()))
             if progress != seen:
                 if seen is not None:
                     quick = False  # the store took something: the full patience again
                 seen = progress
-                deadline = time.monotonic() + patience
+                waited = held = 0.0
             elif quick and state.failures >= failures + 2:
                 self.stop()
                 break
             elif quick and state.failures > woken_at:
                 woken_at = state.failures
                 self.wake()
-            elif time.monotonic() >= deadline:
-                self.stop()
-                break
+            elif scheduler_state(self.pid) in _NOT_WAITING:
+                held += elapsed
+                if held >= patience and not said_held:
+                    said_held = True
+                    print(_held_message(self.pid, state, self.directory), file=notify)
+            else:
+                waited += elapsed
+                if waited >= patience:
+                    self.stop()
+                    break
             time.sleep(0.01)
         return read_state(self.directory)
+
+
+# The shipper's scheduler states in which it is not waiting on the store: running or waiting
+# for a core (R), in local disk I/O (D), stopped (T, t).
+_NOT_WAITING = frozenset("RDTt")
+
+
+def _held_message(pid: int, state: ShipState, directory: Path) -> str:
+    count = unshipped_points(directory, state)
+    return (
+        f"newsdesk: {count} metric points in {directory} are still to be stored; the "
+        f"shipper (pid {pid}) gets little or no CPU time (a busy machine, or a stopped "
+        "process), which is not the store's fault: waiting for it"
+    )
 
 
 def leftover_message(directory: Path, state: ShipState, run_id: str) -> str:

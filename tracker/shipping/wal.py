@@ -24,9 +24,11 @@ file and its byte offset.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -86,43 +88,107 @@ def read_meta(directory: Path) -> RunMeta:
     return RunMeta(str(data["tracking_uri"]), str(data["run_id"]), int(data["owner_pid"]))
 
 
+class RunLogError(OSError):
+    """A line could not be appended to the run's log (a full disk, a folder that vanished or
+    turned read-only). The message names the log and says what became of the call's data;
+    everything logged before it is intact in the log."""
+
+
 class WalWriter:
-    """Appends lines to the run's current segment; starts a new one past `segment_bytes`."""
+    """Appends lines to the run's current segment; starts a new one past `segment_bytes`.
+
+    Safe to call from several threads: a lock orders the lines, the segment's size and the
+    rollover. A failed write never leaves a torn line for the next one to glue onto: it is
+    cut off again, or, where that fails too, the segment is left (a torn last line is one
+    the reader ignores) and the next line starts a new one. A rollover that cannot open the
+    new segment keeps writing to the current one and tries again later.
+    """
 
     def __init__(self, directory: Path, meta: RunMeta, segment_bytes: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         write_meta(directory, meta)
         self.directory = directory
         self._segment_bytes = segment_bytes
+        self._lock = threading.Lock()
         self._fd = -1
-        self._open_segment()
-
-    def _open_segment(self) -> None:
-        # The name sorts in writing order across processes (a resumed run adds segments).
-        self.segment = f"seg-{time.time_ns():020d}-{os.getpid()}.log"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        self._fd = os.open(self.directory / self.segment, flags, 0o644)
+        self._closed = False
+        self._roll_due = False
+        # Why there is no segment to write to (a failed write, then no new segment).
+        self._broken: OSError | None = None
+        self.segment, self._fd = self._new_segment()
         self.size = 0
+
+    def _new_segment(self) -> tuple[str, int]:
+        # The name sorts in writing order across processes (a resumed run adds segments).
+        name = f"seg-{time.time_ns():020d}-{os.getpid()}.log"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        return name, os.open(self.directory / name, flags, 0o644)
 
     def write(self, data: bytes) -> None:
         """One line, handed to the OS before returning (`os.write`, no Python buffer)."""
-        written = os.write(self._fd, data)
-        if written != len(data):  # a regular file takes all of it unless the disk is full
-            self._write_rest(memoryview(data)[written:])
-        self.size += len(data)
-        if self.size >= self._segment_bytes:
-            os.close(self._fd)
-            self._open_segment()
+        self.write_marked(data)
 
-    def _write_rest(self, view: memoryview) -> None:
+    def write_marked(self, data: bytes) -> tuple[str, int]:
+        """Write a line and return where it ends (segment, offset), for a flush to wait on.
+
+        Raises `RunLogError` (naming the log) when the line could not be written whole; the
+        log then holds none of it."""
+        with self._lock:
+            if self._closed:
+                raise RunLogError(errno.EBADF, f"the run log {self.directory} is closed")
+            if self._roll_due:
+                self._roll(must=self._fd < 0)
+            if self._fd < 0:
+                raise self._error(self._broken or OSError(errno.EBADF, "no segment"))
+            start = self.size
+            try:
+                self._write_all(memoryview(data))
+            except OSError as exc:
+                self._cut_back(start)
+                raise self._error(exc) from exc
+            self.size = start + len(data)
+            if self.size >= self._segment_bytes:
+                self._roll_due = True
+                self._roll(must=False)
+            return self.segment, self.size
+
+    def _error(self, exc: OSError) -> RunLogError:
+        return RunLogError(
+            exc.errno,
+            f"could not append to the run log {self.directory}: {exc.strerror or exc}; this "
+            "call's data was not logged, everything logged before it is kept",
+        )
+
+    def _write_all(self, view: memoryview) -> None:
+        # A regular file takes all of it in one call unless the disk is full.
         while view:
             view = view[os.write(self._fd, view) :]
 
-    def write_marked(self, data: bytes) -> tuple[str, int]:
-        """Write a line and return where it ends (segment, offset), for a flush to wait on."""
-        segment, end = self.segment, self.size + len(data)
-        self.write(data)
-        return segment, end
+    def _cut_back(self, size: int) -> None:
+        """After a failed write: cut off what part of the line reached the file, so that the
+        next line does not glue onto it; if even that fails, leave the segment."""
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError:
+            self._roll_due = True
+            self._roll(must=True)
+
+    def _roll(self, *, must: bool) -> None:
+        """Continue in a new segment. When it cannot be opened the current one goes on
+        (unless `must`: its end is torn, so no further line may go there)."""
+        try:
+            segment, fd = self._new_segment()
+        except OSError as exc:
+            if must and self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            if must:
+                self._broken = exc
+            return
+        old, self._fd = self._fd, fd
+        self.segment, self.size, self._roll_due = segment, 0, False
+        if old >= 0:
+            os.close(old)
 
     def stage(self) -> Path:
         """A new, empty folder in the log for the files of one artifact upload; named so that
@@ -132,9 +198,11 @@ class WalWriter:
         return folder
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        with self._lock:
+            self._closed = True
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 @dataclass
