@@ -23,7 +23,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # (`-m "not (server or browser or packaging or corpus or slow)"`) leaves out every test that
 # needs the corpus, a server, a browser or a real training without each test saying so.
 _FOLDER_MARKS = {"server": "server", "browser": "browser", "integrations": "slow"}
-_FIXTURE_MARKS = {"thucnews_dir": "corpus", "postgres": "server", "pg_server": "server"}
+_FIXTURE_MARKS = {
+    "thucnews_dir": "corpus",
+    "postgres": "server",
+    "pg_server": "server",
+    "server": "server",
+}
 
 
 # A rough cost of a test by what it needs, for ordering the modules (see below).

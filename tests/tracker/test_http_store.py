@@ -9,22 +9,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tracker import TrainingLogger, WriterConfig
-from tracker.server.mlflow_server import TrackingServer
 
 # Every test here starts a real `mlflow server` and most wait out an outage.
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def server(tmp_path, _template_db, monkeypatch):
-    import shutil
-
-    monkeypatch.chdir(tmp_path)
-    db = tmp_path / "server.db"
-    shutil.copy(_template_db, db)
-    server = TrackingServer.on_free_port(f"sqlite:///{db}", tmp_path / "artifacts").start()
-    yield server
-    server.stop()
 
 
 def test_http_tracking_server_works_like_sqlite(server, tmp_path):

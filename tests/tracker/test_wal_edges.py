@@ -15,6 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from tracker import TrainingLogger, WriterConfig
 
+FAST_FLUSH = WriterConfig(flush_interval_s=0.05)
+
 
 def history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
     client = MlflowClient(tracking_uri=uri)
@@ -206,3 +208,99 @@ def test_a_torn_line_after_a_full_disk_loses_nothing_that_was_acknowledged(
     assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == returned
     assert not list(tmp_path.glob("*.corrupt"))
     assert MlflowClient(tracking_uri=store_uri).get_run(log.run_id).info.status == "FINISHED"
+
+
+def test_a_shipper_that_dies_is_replaced_and_said_so(store_uri, tmp_path):
+    """Item 8: with its shipper SIGKILLed, `flush` returned False silently and close blamed
+    the store ("store unavailable") while it was fine. The log is intact: a new shipper takes
+    over, once for a flush and once during the close, and each death is named once."""
+    notes = tmp_path / "notes.txt"
+    with notes.open("w") as notify:
+        log = TrainingLogger("dies", tracking_uri=store_uri, spool_dir=tmp_path, notify=notify,
+                             writer_config=WriterConfig(flush_interval_s=0.05))
+        for step in range(100):
+            log.log_metrics({"train/loss": 1.0}, step=step)
+        assert log.flush(timeout=60)
+        first = log._shipper.pid
+        os.kill(first, signal.SIGKILL)
+        for step in range(100, 200):
+            log.log_metrics({"train/loss": 1.0}, step=step)
+        assert log.flush(timeout=60)
+        os.kill(log._shipper.pid, signal.SIGKILL)
+        for step in range(200, 300):
+            log.log_metrics({"train/loss": 1.0}, step=step)
+        log.close()
+    said = notes.read_text()
+    assert said.count("was killed by signal 9") == 2, said
+    assert f"(pid {first})" in said and "a new one takes over" in said
+    assert "store" not in said, said
+    assert log.spool_path is None
+    assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == list(range(300))
+    assert MlflowClient(tracking_uri=store_uri).get_run(log.run_id).info.status == "FINISHED"
+
+
+def test_a_disk_still_full_at_the_close_ends_the_run_failed_with_the_reason(server, tmp_path):
+    """Item 3, the end: the terminal status itself could not be appended; close raised and
+    the run stayed RUNNING. Now the log's points are stored, the run ends FAILED with the
+    disk error as its reason, and close says so. (The store is a server elsewhere: a full
+    disk under a SQLite store leaves the log to `newsdesk sync`.)"""
+    import resource
+
+    store_uri = server.url
+    notes = tmp_path / "notes.txt"
+    with notes.open("w") as notify:
+        log = TrainingLogger("full", tracking_uri=store_uri, writer_config=FAST_FLUSH,
+                             spool_dir=str(tmp_path / "spool"), notify=notify)
+        for step in range(50):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            with soft_limit(resource.RLIMIT_FSIZE, log._wal.size):
+                log.close()
+        finally:
+            signal.signal(signal.SIGXFSZ, previous)
+    run = MlflowClient(tracking_uri=store_uri).get_run(log.run_id)
+    assert run.info.status == "FAILED"
+    assert str(tmp_path / "spool") in run.data.tags["newsdesk.failure_reason"]
+    assert f"run {log.run_id} ended FAILED" in notes.read_text()
+    assert len(history(store_uri, log.run_id, "train/loss")) == 50
+    assert log.spool_path is None and not log._wal_dir.exists()
+
+
+def test_a_param_given_a_second_value_is_refused_never_merged_away(store_uri, tmp_path):
+    """Item 7: two `log_params` with different values for one key in one batch were merged,
+    the first silently replaced; in two batches the store refused the second. The outcome
+    depended on timing. Now the logger refuses the change at the call; and a log that holds
+    both (written by two processes of a run) sends them apart, so the store refuses the
+    second whatever the timing, and the run ends FAILED with the refusal kept."""
+    import pytest
+
+    from tracker.shipping.shipper import Shipper
+    from tracker.shipping.sync import ship_all
+    from tracker.shipping.wal import RunMeta, WalWriter, json_line
+
+    with TrainingLogger("params", tracking_uri=store_uri, spool_dir=tmp_path) as log:
+        log.log_params({"train": {"lr": 0.1}})
+        log.log_params({"train": {"lr": 0.1}})  # the same value again is fine
+        with pytest.raises(ValueError, match=r"param 'train.lr' .* logged as '0.1'.*'0.2'"):
+            log.log_params({"train": {"lr": 0.2}})
+    client = MlflowClient(tracking_uri=store_uri)
+    assert client.get_run(log.run_id).data.params == {"train.lr": "0.1"}
+    assert client.get_run(log.run_id).info.status == "FINISHED"
+
+    run = client.create_run(client.get_experiment_by_name("params").experiment_id)
+    directory = tmp_path / "two-writers" / f"{run.info.run_id}.wal"
+    meta = RunMeta(store_uri, run.info.run_id, os.getpid())
+    for value in ("0.1", "0.2"):  # two writers of one run, one line each
+        wal = WalWriter(directory, meta, 1 << 20)
+        wal.write(json_line({"t": "p", "items": {"lr": value}}))
+        wal.close()
+    wal = WalWriter(directory, meta, 1 << 20)
+    wal.write(json_line({"t": "s", "status": "FINISHED", "end_time": 1}))
+    wal.close()
+    shipper = Shipper.to_mlflow(directory, WriterConfig(), notify=open(os.devnull, "w"))  # noqa: SIM115
+    assert ship_all(shipper)
+    assert shipper.state.rejected == 1
+    finished = client.get_run(run.info.run_id)
+    assert finished.data.params == {"lr": "0.1"}
+    assert finished.info.status == "FAILED"

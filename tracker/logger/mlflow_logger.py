@@ -32,9 +32,11 @@ from tracker.logger.run_log import RunLogWriter
 from tracker.logger.runs import create_run, reopen_run
 from tracker.logger.system_metrics import start_system_metrics, stop_system_metrics
 from tracker.logger.text_model import log_text_model
+from tracker.schema import FAILURE_REASON_TAG
 from tracker.shipping.config import WriterConfig
 from tracker.shipping.handle import ShipperHandle, leftover_message, rejected_message
 from tracker.shipping.wal import (
+    RunLogError,
     RunMeta,
     ShipState,
     WalWriter,
@@ -91,7 +93,7 @@ class TrainingLogger(RunLogWriter):
         tags: Mapping[str, Any] | None = None,
         run_id: str | None = None,
         writer_config: WriterConfig | None = None,
-        spool_dir: Path | None = None,
+        spool_dir: str | Path | None = None,
         notify: TextIO | None = None,
         parent_run_id: str | None = None,
         system_metrics_interval_s: float = 0.0,
@@ -100,7 +102,7 @@ class TrainingLogger(RunLogWriter):
         client = MlflowClient(tracking_uri=self.location.tracking_uri)
         self.experiment_name = experiment
         self._config = writer_config or WriterConfig()
-        self._spool_dir = spool_dir or default_spool_dir(self.location)
+        self._spool_dir = Path(spool_dir) if spool_dir else default_spool_dir(self.location)
         self._notify = notify if notify is not None else sys.stderr
         self._interrupts: AbstractContextManager[None] | None = None
         self.spool_path: Path | None = None
@@ -113,7 +115,9 @@ class TrainingLogger(RunLogWriter):
         meta = RunMeta(self.location.tracking_uri, run_id, os.getpid())
         wal = WalWriter(self._wal_dir, meta, self._config.segment_bytes)
         super().__init__(client, run_id, wal)
-        self._shipper = ShipperHandle(self._wal_dir, self.location.tracking_uri, self._config)
+        self._shipper = ShipperHandle(
+            self._wal_dir, self.location.tracking_uri, self._config, self._notify
+        )
         self._system_monitor = start_system_metrics(
             self.location.tracking_uri, self.run_id, system_metrics_interval_s
         )
@@ -154,16 +158,54 @@ class TrainingLogger(RunLogWriter):
         except Exception as exc:  # noqa: BLE001 - the run still ends; the samples are extras
             _log.warning("system metrics of run %s not written: %s", self.run_id, exc)
         end_time = int(time.time() * 1000)
-        self._wal.write(json_line({"t": "s", "status": status.value, "end_time": end_time}))
+        try:
+            self._wal.write(json_line({"t": "s", "status": status.value, "end_time": end_time}))
+        except RunLogError as exc:
+            self._end_without_the_log(status, end_time, exc)
+            return
         self._wal.close()
-        state = self._final_state = self._shipper.wait_closed(self._notify)
+        state = self._final_state = self._shipper.wait_closed()
         if state.rejected:  # the shipper kept them in a file and tagged the run
             print(rejected_message(state, self.run_id), file=self._notify)
         if state.done:
             shutil.rmtree(self._wal_dir, ignore_errors=True)
             return
         self.spool_path = self._wal_dir
-        print(leftover_message(self._wal_dir, state, self.run_id), file=self._notify)
+        message = leftover_message(self._wal_dir, state, self.run_id, self._shipper.death)
+        print(message, file=self._notify)
+
+    def _end_without_the_log(self, status: RunStatus, end_time: int, error: OSError) -> None:
+        """The terminal status could not be appended (the disk is still full): the shipper
+        stores what the log holds, then the run is ended here, FAILED (some calls raised and
+        were not logged) with the reason as a tag. When the store does not take the rest in
+        time, the log is left to `newsdesk sync`, which ends the run once this process is
+        gone."""
+        segment, end = self._wal.segment, self._wal.size
+        self._wal.close()
+        stored = self._shipper.wait_flushed(segment, end, self._config.close_timeout_s)
+        self._shipper.stop()
+        self._final_state = read_state(self._wal_dir)
+        if not stored:
+            self.spool_path = self._wal_dir
+            message = leftover_message(self._wal_dir, self._final_state, self.run_id)
+            print(f"{message}; {error}", file=self._notify)
+            return
+        if status == RunStatus.FINISHED:
+            status = RunStatus.FAILED
+        try:
+            self.client.set_tag(self.run_id, FAILURE_REASON_TAG, str(error))
+            self.client.set_terminated(self.run_id, status.value, end_time)
+        except Exception as exc:  # noqa: BLE001 - the store shares the full disk, say
+            self.spool_path = self._wal_dir
+            print(
+                f"newsdesk: run {self.run_id} could not be ended ({exc}) after: {error}; "
+                f"its log is in {self._wal_dir}: run 'newsdesk sync' once there is space",
+                file=self._notify,
+            )
+            return
+        shutil.rmtree(self._wal_dir, ignore_errors=True)
+        self._final_state.done = True
+        print(f"newsdesk: run {self.run_id} ended {status.value}: {error}", file=self._notify)
 
     def _close_at_exit(self) -> None:
         """The interpreter is exiting and this logger was never closed: store what is queued

@@ -43,6 +43,7 @@ class RunLogWriter:
         self.run_id = run_id
         self._wal = wal
         self._known_names: set[str] = set()
+        self._params: dict[str, str] = {}  # logged through this writer
         self._closed = False
         # Set in a forked child to the process that owns the run.
         self._parent_pid: int | None = None
@@ -90,10 +91,18 @@ class RunLogWriter:
         """Log (nested) params as dotted keys; they are written in the background."""
         self._refuse_in_forked_child()
         items = to_param_values(params)
-        for key in items:
+        for key, value in items.items():
             validate_param_name(key)
+            earlier = self._params.get(key, value)
+            if earlier != value:
+                raise ValueError(
+                    f"param {key!r} of run {self.run_id} was logged as {earlier!r}; a run's "
+                    f"params do not change in MLflow, so {value!r} is refused (log it under "
+                    "another name, or as a tag)"
+                )
         if items:
             self._wal.write(json_line({"t": "p", "items": items}))
+            self._params.update(items)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self._refuse_in_forked_child()

@@ -65,6 +65,15 @@ class PostgresConfig:
     user: str = "newsdesk"
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a secret readable by its owner alone from the first byte: created 0600 (chmod
+    after writing would leave a window in which anyone may read it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fd, 0o600)  # an older file of that name keeps its mode otherwise
+        fh.write(text)
+
+
 class LocalPostgres:
     """One PostgreSQL cluster in a folder; created on first `start()`, reused after."""
 
@@ -91,9 +100,9 @@ class LocalPostgres:
     def _initdb(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         secret = self.root / CONNECTION_FILE
-        secret.write_text(secrets.token_urlsafe(18), encoding="utf-8")
+        _write_private(secret, secrets.token_urlsafe(18))
         pwfile = self.root / ".pwfile"
-        pwfile.write_text(self.password, encoding="utf-8")
+        _write_private(pwfile, self.password)
         self._give_to_os_user(self.root)
         try:
             self._call(
@@ -111,7 +120,6 @@ class LocalPostgres:
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        secret.chmod(0o600)
 
     def _give_to_os_user(self, path: Path) -> None:
         if self.os_user is None:

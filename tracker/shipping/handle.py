@@ -19,6 +19,7 @@ from tracker.shipping.config import WriterConfig
 from tracker.shipping.live import start_shipper
 from tracker.shipping.wake import WAKE_SIGNAL
 from tracker.shipping.wal import (
+    SHIPPER_LOG,
     ShipState,
     disk_bytes,
     read_state,
@@ -26,14 +27,27 @@ from tracker.shipping.wal import (
     unshipped_points,
 )
 
+# How often a shipper that died is replaced before its log is left to `newsdesk sync`.
+MAX_RESTARTS = 3
+
 
 class ShipperHandle:
-    """The shipper of the run log in `directory`, forked on creation."""
+    """The shipper of the run log in `directory`, forked on creation; replaced when it dies
+    before its work is done (the log on disk is all it needs), and said so on `notify`."""
 
-    def __init__(self, directory: Path, tracking_uri: str, config: WriterConfig) -> None:
+    def __init__(
+        self, directory: Path, tracking_uri: str, config: WriterConfig, notify: TextIO
+    ) -> None:
         self.directory = directory
+        self._tracking_uri = tracking_uri
         self._config = config
+        self._notify = notify
         self.pid = start_shipper(directory, tracking_uri, config)
+        self._exit_status: int | None = None  # set once reaped
+        self._stopped = False  # by this handle, on purpose
+        self.restarts = 0
+        # Why no shipper is left (it died more often than it is replaced); None while one is.
+        self.death: str | None = None
         # Whether the last `wait_flushed` timed out: the store has then had its patience.
         self.store_unanswered = False
 
@@ -44,26 +58,64 @@ class ShipperHandle:
                 os.kill(self.pid, WAKE_SIGNAL)
 
     def exited(self) -> bool:
-        try:
-            pid, _ = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            return True  # reaped elsewhere
-        return pid != 0
+        if self._exit_status is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = self.pid, 0  # reaped elsewhere
+            if pid == 0:
+                return False
+            self._exit_status = status
+        return True
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        if not self.exited():  # never signal a reaped pid: it may name another process
+            self._stopped = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self._exit_status = -1
+
+    def _died(self) -> bool:
+        """Whether the shipper exited before its work was done, without being stopped."""
+        if not self.exited() or self._stopped:
+            return False
+        return not read_state(self.directory).done
+
+    def _replace(self) -> bool:
+        """After the shipper died: start another (it reads on from the acknowledged positions
+        on disk) and say so; False once it has died more often than `MAX_RESTARTS`."""
+        status = self._exit_status or 0
+        how = (
+            f"was killed by signal {os.WTERMSIG(status)}"
+            if os.WIFSIGNALED(status)
+            else f"exited with code {os.waitstatus_to_exitcode(status)}"
+        )
+        cause = _last_line(self.directory / SHIPPER_LOG)
+        said = f"the shipper of {self.directory} (pid {self.pid}) {how}" + (
+            f": {cause}" if cause else ""
+        )
+        if self.restarts >= MAX_RESTARTS:
+            self.death = f"{said}; it died {self.restarts + 1} times"
+            return False
+        self.restarts += 1
+        print(f"newsdesk: {said}; a new one takes over from the log, which is intact",
+              file=self._notify)
+        self.pid = start_shipper(self.directory, self._tracking_uri, self._config)
+        self._exit_status = None
+        return True
 
     def wait_flushed(self, segment: str, end: int, timeout: float | None) -> bool:
         """Block until the store acknowledged the log up to `end` of `segment`; False when
-        the shipper exited or `timeout` passed first."""
+        `timeout` passed first, or the shipper died and could not be replaced."""
         self.wake()
         deadline = None if timeout is None else time.monotonic() + timeout
         while read_state(self.directory).acked.get(segment, 0) < end:
             if self.exited():
-                return False
+                if not (self._died() and self._replace()):
+                    return False
+                self.wake()
             if deadline is not None and time.monotonic() > deadline:
                 self.store_unanswered = True
                 return False
@@ -71,7 +123,7 @@ class ShipperHandle:
         self.store_unanswered = False
         return True
 
-    def wait_closed(self, notify: TextIO) -> ShipState:
+    def wait_closed(self) -> ShipState:
         """After the terminal status is in the log: until the shipper exits, or has waited on
         the store for `close_timeout_s` without progress (then it is stopped; its acknowledged
         positions are on disk).
@@ -79,7 +131,8 @@ class ShipperHandle:
         Only time the shipper spends waiting (asleep on a request, a lock or a backoff) counts
         against the store; time it spends working or waiting for a core does not: a slow store
         or a starved shipper on a busy machine is not a dead store. A shipper held that long
-        without running (stopped, or starved) is named once on `notify`.
+        without running (stopped, or starved) is named once on `notify`; one that died is
+        replaced.
 
         After a flush that timed out, the store has had that patience already: the close
         then also stops when two more of the shipper's attempts fail (counted from before
@@ -95,7 +148,7 @@ class ShipperHandle:
         seen = None
         quick, woken_at = self.store_unanswered, failures
         last = time.monotonic()
-        while not self.exited():
+        while not self.exited() or (self._died() and self._replace()):
             state = read_state(self.directory)
             now = time.monotonic()
             elapsed, last = now - last, now
@@ -115,7 +168,7 @@ class ShipperHandle:
                 held += elapsed
                 if held >= patience and not said_held:
                     said_held = True
-                    print(_held_message(self.pid, state, self.directory), file=notify)
+                    print(_held_message(self.pid, state, self.directory), file=self._notify)
             else:
                 waited += elapsed
                 if waited >= patience:
@@ -139,17 +192,34 @@ def _held_message(pid: int, state: ShipState, directory: Path) -> str:
     )
 
 
-def leftover_message(directory: Path, state: ShipState, run_id: str) -> str:
-    """What the store did not take by the close, where it is kept, and what to run."""
+def _last_line(path: Path) -> str:
+    """The last line a shipper wrote to its log: the exception that ended it, if any."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def leftover_message(
+    directory: Path, state: ShipState, run_id: str, death: str | None = None
+) -> str:
+    """What was not stored by the close, why (the store, or a shipper that kept dying),
+    where it is kept, and what to run."""
     count = unshipped_points(directory, state)
     uploads = staged_uploads(directory)
     also = f" and {uploads} artifact upload(s)" if uploads else ""
     size = disk_bytes(directory) / 2**20
+    where = f"kept in {directory} ({size:.1f} MiB)"
+    if death is not None:
+        return (
+            f"newsdesk: {count} metric points{also} of run {run_id} were not stored: {death}; "
+            f"{where}; run 'newsdesk sync'"
+        )
     reason = state.last_error or "store unavailable"
     return (
         f"newsdesk: the tracking store did not accept {count} metric points{also} of run "
-        f"{run_id} ({reason}); kept in {directory} ({size:.1f} MiB); "
-        f"run 'newsdesk sync' once the store is back"
+        f"{run_id} ({reason}); {where}; run 'newsdesk sync' once the store is back"
     )
 
 

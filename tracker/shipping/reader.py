@@ -62,6 +62,8 @@ class LogReader:
                     if kind == "m" and len(pending.metrics) + len(record.points) > limit:
                         if len(pending):
                             return "full"  # this line starts the next batch
+                    if kind == "p" and _changes(pending.params, record.items):
+                        return "full"  # sent apart, so the store judges the change itself
                     if kind == "a":
                         self.artifact = (seg.name, end, record)
                         return "artifact"
@@ -95,3 +97,8 @@ class LogReader:
         line = f"{exc}; set aside as {aside.name}"
         self.set_aside.append(line)
         print(f"newsdesk: {line}", file=self._notify)
+
+
+def _changes(params: dict[str, str], items: dict[str, str]) -> bool:
+    """Whether `items` gives a param of the batch another value (merged, one would vanish)."""
+    return any(key in params and params[key] != value for key, value in items.items())
