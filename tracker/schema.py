@@ -85,6 +85,9 @@ FAILURE_REASON_TAG = "newsdesk.failure_reason"
 # Set when the store refused entries for good: how many, the first error, and the file that
 # keeps them (the run then ends FAILED rather than FINISHED).
 REJECTED_TAG = "newsdesk.rejected"
+# Set by the shipper when lines of the run's log were damaged (not records): they are kept in
+# a `.corrupt` file beside the log, and the run ends FAILED.
+DAMAGED_TAG = "newsdesk.damaged_log"
 # Set by the shipper when the training process died without closing its logger (a SIGKILL,
 # say): the run then ends FAILED unless `newsdesk resume` takes it back.
 PROCESS_DIED_TAG = "newsdesk.process_died"

@@ -16,7 +16,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tracker.cli import main
-from tracker.shipping.wal import RunMeta, WalWriter, metrics_line, segments, wal_dir
+from tracker.shipping.wal import RunMeta, metrics_line, segments, wal_dir
+from tracker.shipping.writer import WalWriter
 
 PLAIN_LOOP = """
 import os, sys, time
@@ -134,7 +135,7 @@ def _write_log(spool: Path, uri: str, run_id: str, parts: list[range | bytes]) -
     writer.close()
 
 
-def test_a_damaged_segment_is_set_aside_and_every_other_segment_ships(store_uri, tmp_path, capsys):
+def test_a_damaged_line_is_kept_aside_and_every_other_line_ships(store_uri, tmp_path, capsys):
     client = MlflowClient(tracking_uri=store_uri)
     exp = client.create_experiment("wal")
     damaged, good = (client.create_run(exp).info.run_id for _ in range(2))
@@ -147,16 +148,18 @@ def test_a_damaged_segment_is_set_aside_and_every_other_segment_ships(store_uri,
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if "not a log record" in line]
     assert len(lines) == 1 and "(byte 0)" in lines[0] and ".corrupt" in lines[0]
-    assert _steps(store_uri, damaged) == list(range(1, 101))
+    assert _steps(store_uri, damaged) == [*range(1, 101), 999]  # only the damaged line lost
     assert _steps(store_uri, good) == list(range(1, 31))
     # The processes that wrote them are gone and never closed: the runs end FAILED.
     assert client.get_run(good).info.status == "FAILED"
+    assert client.get_run(damaged).info.status == "FAILED"
+    assert "1 damaged lines" in client.get_run(damaged).data.tags["newsdesk.damaged_log"]
     aside = list(spool.glob("*.corrupt"))
-    assert len(aside) == 1 and aside[0].read_bytes() == garbage
+    assert len(aside) == 1 and aside[0].read_bytes() == b"\x00\xffnot a record\n"
 
     assert main(["sync", "--tracking-uri", store_uri, "--spool-dir", str(spool)]) == 0
     assert "nothing to sync" in capsys.readouterr().out
-    assert _steps(store_uri, damaged) == list(range(1, 101))
+    assert _steps(store_uri, damaged) == [*range(1, 101), 999]
 
 
 def test_the_shipper_ends_when_the_logger_closes_and_leaves_no_log_behind(store_uri):

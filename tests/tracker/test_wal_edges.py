@@ -277,7 +277,8 @@ def test_a_param_given_a_second_value_is_refused_never_merged_away(store_uri, tm
 
     from tracker.shipping.shipper import Shipper
     from tracker.shipping.sync import ship_all
-    from tracker.shipping.wal import RunMeta, WalWriter, json_line
+    from tracker.shipping.wal import RunMeta, json_line
+    from tracker.shipping.writer import WalWriter
 
     with TrainingLogger("params", tracking_uri=store_uri, spool_dir=tmp_path) as log:
         log.log_params({"train": {"lr": 0.1}})
@@ -304,3 +305,194 @@ def test_a_param_given_a_second_value_is_refused_never_merged_away(store_uri, tm
     finished = client.get_run(run.info.run_id)
     assert finished.data.params == {"lr": "0.1"}
     assert finished.info.status == "FAILED"
+
+
+def test_segments_the_store_has_taken_are_deleted_while_the_run_goes_on(store_uri, tmp_path):
+    """Item 12: shipped segments stayed until the close (600,000 points left 9.9 MB), so the
+    log grew for the whole run. Now the disk holds about what the store has not taken."""
+    cfg = WriterConfig(segment_bytes=4096, flush_interval_s=0.05)
+    with TrainingLogger("segments", tracking_uri=store_uri, writer_config=cfg,
+                        spool_dir=tmp_path) as log:
+        for step in range(20_000):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+        assert log.flush(timeout=120)
+        left = sorted(p.name for p in log._wal_dir.glob("seg-*.log"))
+        assert len(left) <= 2, left
+        for step in range(20_000, 20_100):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+    assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == list(range(20_100))
+
+
+def test_a_damaged_line_in_the_live_segment_costs_that_line_only(store_uri, tmp_path):
+    """Item 4: damage in the segment being written made the live shipper rename it away;
+    every later point and the close went into the renamed file, `flush` never returned and
+    the run stayed RUNNING. Now the damaged line alone is kept aside, everything else is
+    stored, and the run ends FAILED with the damage named in a tag and at the close."""
+    notes = tmp_path / "notes.txt"
+    with notes.open("w") as notify:
+        log = TrainingLogger("damaged", tracking_uri=store_uri, writer_config=FAST_FLUSH,
+                             spool_dir=tmp_path, notify=notify)
+        for step in range(100):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+        assert log.flush(timeout=60)
+        with (log._wal_dir / log._wal.segment).open("ab") as segment:
+            segment.write(b"\x00 not a record \xff\n")  # another program wrote here
+        for step in range(100, 200):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+        assert log.flush(timeout=30)
+        log.close()
+    said = notes.read_text()
+    assert "1 lines of the log of run" in said and "were damaged" in said, said
+    [kept] = tmp_path.glob("*.corrupt")
+    assert kept.read_bytes() == b"\x00 not a record \xff\n"
+    assert str(kept) in said
+    assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == list(range(200))
+    run = MlflowClient(tracking_uri=store_uri).get_run(log.run_id)
+    assert run.info.status == "FAILED"
+    assert str(kept) in run.data.tags["newsdesk.damaged_log"]
+
+
+def test_a_log_folder_deleted_mid_run_is_made_again_and_nothing_is_lost(store_uri, tmp_path):
+    """Item 6: the log folder deleted while the run was open: 2,000 later points were lost
+    silently, close said they were "kept in" the deleted path, and the run stayed RUNNING.
+    The writer notices (every 1024 lines, at a flush and at the close), makes the folder
+    again from the open segment, and a new shipper ships it; the store skips what it has."""
+    import shutil
+
+    notes = tmp_path / "notes.txt"
+    with notes.open("w") as notify:
+        log = TrainingLogger("vanished", tracking_uri=store_uri, writer_config=FAST_FLUSH,
+                             spool_dir=tmp_path / "spool", notify=notify)
+        for step in range(100):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+        assert log.flush(timeout=60)
+        shutil.rmtree(log._wal_dir)
+        for step in range(100, 2100):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+        assert log.flush(timeout=60)
+        shutil.rmtree(log._wal_dir)
+        for step in range(2100, 2200):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+        log.close()
+    said = notes.read_text()
+    assert said.count("was deleted while the run was open") == 2, said
+    assert log.spool_path is None and not log._wal_dir.exists()
+    assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == list(range(2200))
+    assert MlflowClient(tracking_uri=store_uri).get_run(log.run_id).info.status == "FINISHED"
+
+
+def test_a_log_folder_that_cannot_be_made_is_refused_before_the_run_exists(store_uri, tmp_path):
+    """Item 6: a spool folder that cannot be written gave a clear error, but only after the
+    run was created, and the run stayed RUNNING."""
+    import pytest
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError, match=f"cannot write run logs in {blocker}/spool"):
+        TrainingLogger("unwritable", tracking_uri=store_uri, spool_dir=blocker / "spool")
+    client = MlflowClient(tracking_uri=store_uri)
+    experiment = client.get_experiment_by_name("unwritable")
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    assert runs == []
+
+
+def _logging_process(script: str, store_uri: str, spool: Path):
+    import subprocess
+    import sys
+    import textwrap
+
+    env = {**os.environ, "STORE": store_uri, "SPOOL": str(spool)}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+
+
+def test_a_run_open_in_another_live_process_is_not_reopened(store_uri, tmp_path):
+    """Item 5: two processes on one run id: when the first closed, it deleted the second's
+    live segment (429 of 600 points lost) and ended the run FINISHED while the second still
+    logged. Reopening a run whose process is alive is refused, naming the process."""
+    import pytest
+
+    spool = tmp_path / "spool"
+    first = _logging_process(
+        """
+        import os, sys
+        from tracker import TrainingLogger
+        with TrainingLogger("two", tracking_uri=os.environ["STORE"],
+                            spool_dir=os.environ["SPOOL"]) as log:
+            for step in range(300):
+                log.log_metrics({"train/loss": 1.0}, step=step)
+            print(log.run_id, flush=True)
+            sys.stdin.readline()
+            for step in range(300, 600):
+                log.log_metrics({"train/loss": 1.0}, step=step)
+        """,
+        store_uri,
+        spool,
+    )
+    run_id = first.stdout.readline().strip()
+    with pytest.raises(ValueError, match=f"run {run_id} is open in process {first.pid}"):
+        TrainingLogger("two", tracking_uri=store_uri, spool_dir=spool, run_id=run_id)
+    first.communicate("\n", timeout=120)
+    assert first.returncode == 0
+    assert [s for s, _ in history(store_uri, run_id, "train/loss")] == list(range(600))
+    assert MlflowClient(tracking_uri=store_uri).get_run(run_id).info.status == "FINISHED"
+
+
+def test_an_orphan_shipper_leaves_a_reopened_run_and_its_log_alone(server, tmp_path):
+    """Item 5: a trainer killed while its shipper waited out a store outage; the run was
+    reopened (`newsdesk resume`); the orphan then ended the *live* run FAILED with
+    `process_died` and deleted the whole log, the new process's segment with it. Now the
+    orphan sees the run taken over and stops; the new process's shipper ships both."""
+    from tracker.shipping.wal import read_state, wal_dir
+
+    spool = tmp_path / "spool"
+    first = _logging_process(
+        """
+        import os, sys, time
+        from tracker import TrainingLogger, WriterConfig
+        cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=15.0, backoff_max_s=15.0)
+        log = TrainingLogger("orphan", tracking_uri=os.environ["STORE"],
+                             spool_dir=os.environ["SPOOL"], writer_config=cfg)
+        for step in range(20):
+            log.log_metrics({"train/loss": 1.0}, step=step)
+        assert log.flush(timeout=60)
+        print(log.run_id, flush=True)
+        sys.stdin.readline()  # the store is down now
+        for step in range(20, 45):
+            log.log_metrics({"train/loss": 1.0}, step=step)
+        log.flush(timeout=0.5)
+        print("logged", flush=True)
+        time.sleep(600)
+        """,
+        server.url,
+        spool,
+    )
+    run_id = first.stdout.readline().strip()
+    server.kill()
+    first.stdin.write("\n")
+    first.stdin.flush()
+    assert first.stdout.readline().strip() == "logged"
+    directory = wal_dir(spool, run_id)
+    deadline = time.monotonic() + 60
+    while read_state(directory).failures < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the shipper failed once and now waits 15 s before trying again
+    first.kill()  # SIGKILL: its shipper is orphaned, in the middle of its backoff
+    first.wait()
+    server.start()
+
+    log = TrainingLogger("orphan", tracking_uri=server.url, spool_dir=spool, run_id=run_id,
+                         writer_config=WriterConfig(flush_interval_s=0.05))
+    for step in range(45, 50):
+        log.log_metrics({"train/loss": 2.0}, step=step)
+    time.sleep(20)  # the orphan's backoff ends while the run is open here
+    for step in range(50, 60):
+        log.log_metrics({"train/loss": 2.0}, step=step)
+    log.close()
+    client = MlflowClient(tracking_uri=server.url)
+    assert [s for s, _ in history(server.url, run_id, "train/loss")] == list(range(60))
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert "newsdesk.process_died" not in run.data.tags
+    assert log.spool_path is None

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tracker.shipping.wal import WalWriter, artifact_line
+from tracker.shipping.wal import artifact_line
+from tracker.shipping.writer import WalWriter
 
 
 def stage_copy(wal: WalWriter, source: Path, artifact_path: str | None) -> None:

@@ -34,16 +34,21 @@ from tracker.logger.system_metrics import start_system_metrics, stop_system_metr
 from tracker.logger.text_model import log_text_model
 from tracker.schema import FAILURE_REASON_TAG
 from tracker.shipping.config import WriterConfig
-from tracker.shipping.handle import ShipperHandle, leftover_message, rejected_message
+from tracker.shipping.handle import (
+    ShipperHandle,
+    damaged_message,
+    leftover_message,
+    rejected_message,
+)
 from tracker.shipping.wal import (
-    RunLogError,
     RunMeta,
     ShipState,
-    WalWriter,
     json_line,
+    other_owner,
     read_state,
     wal_dir,
 )
+from tracker.shipping.writer import RunLogError, WalWriter, ensure_writable
 from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
 
 _log = logging.getLogger(__name__)
@@ -106,14 +111,16 @@ class TrainingLogger(RunLogWriter):
         self._notify = notify if notify is not None else sys.stderr
         self._interrupts: AbstractContextManager[None] | None = None
         self.spool_path: Path | None = None
+        ensure_writable(self._spool_dir)  # before the run exists: a bad folder leaves none
         if run_id is None:
             run_id = create_run(client, self.location, experiment, run_name, tags, parent_run_id)
         else:
+            _refuse_a_run_open_elsewhere(wal_dir(self._spool_dir, run_id), run_id)
             run_id = reopen_run(client, experiment, run_id, tags)
         self._final_state: ShipState | None = None
         self._wal_dir = wal_dir(self._spool_dir, run_id)
         meta = RunMeta(self.location.tracking_uri, run_id, os.getpid())
-        wal = WalWriter(self._wal_dir, meta, self._config.segment_bytes)
+        wal = WalWriter(self._wal_dir, meta, self._config.segment_bytes, self._log_recreated)
         super().__init__(client, run_id, wal)
         self._shipper = ShipperHandle(
             self._wal_dir, self.location.tracking_uri, self._config, self._notify
@@ -147,7 +154,10 @@ class TrainingLogger(RunLogWriter):
 
     def close(self, status: RunStatus = RunStatus.FINISHED) -> None:
         """Append the terminal status to the log and wait for the shipper to store it all;
-        what the store would not take stays in the log for `newsdesk sync`."""
+        what the store would not take stays in the log for `newsdesk sync`.
+
+        In a forked child it does nothing: the run is the parent's, and a child leaving a
+        `with` block (or exiting) must not end it."""
         if self._closed:
             return
         self._closed = True
@@ -159,6 +169,7 @@ class TrainingLogger(RunLogWriter):
             _log.warning("system metrics of run %s not written: %s", self.run_id, exc)
         end_time = int(time.time() * 1000)
         try:
+            self._wal.check()
             self._wal.write(json_line({"t": "s", "status": status.value, "end_time": end_time}))
         except RunLogError as exc:
             self._end_without_the_log(status, end_time, exc)
@@ -167,6 +178,8 @@ class TrainingLogger(RunLogWriter):
         state = self._final_state = self._shipper.wait_closed()
         if state.rejected:  # the shipper kept them in a file and tagged the run
             print(rejected_message(state, self.run_id), file=self._notify)
+        if state.damaged:
+            print(damaged_message(state, self.run_id), file=self._notify)
         if state.done:
             shutil.rmtree(self._wal_dir, ignore_errors=True)
             return
@@ -207,6 +220,18 @@ class TrainingLogger(RunLogWriter):
         self._final_state.done = True
         print(f"newsdesk: run {self.run_id} ended {status.value}: {error}", file=self._notify)
 
+    def _log_recreated(self, recovered: int) -> None:
+        """The log folder was deleted under the open run and the writer made it again: the
+        shipper of the old folder goes, a new one ships the recovered segment."""
+        self._shipper.restart()
+        print(
+            f"newsdesk: the log folder {self._wal_dir} of run {self.run_id} was deleted while "
+            f"the run was open; made again with the current segment ({recovered} bytes, read "
+            "back from the open file), which ships again (the store skips points it has); "
+            "lines of older segments the store had not taken yet are lost",
+            file=self._notify,
+        )
+
     def _close_at_exit(self) -> None:
         """The interpreter is exiting and this logger was never closed: store what is queued
         and end the run, FAILED (KILLED after Ctrl-C) when the program died of an uncaught
@@ -219,6 +244,7 @@ class TrainingLogger(RunLogWriter):
         The run's params are flushed first (with the close deadline): the LoggedModel copies
         them.
         """
+        self._refuse_in_forked_child()
         if not self.flush(timeout=self._config.close_timeout_s):
             raise TimeoutError(
                 f"the tracking store did not store the params of run {self.run_id} within "
@@ -232,13 +258,16 @@ class TrainingLogger(RunLogWriter):
         """Log a dataset input of the run (`mlflow.log_input` for an explicit run): `digest`
         is the caller's hash of the data, `source` the file or URI it was read from, and
         `context` its role (train, dev, test)."""
+        self._refuse_in_forked_child()
         log_dataset_input(self.client, self.run_id, name, context, digest, source, num_rows)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every point handed over so far is stored; returns False when `timeout`
         seconds passed first or the shipper is gone (the points stay in the log)."""
+        self._refuse_in_forked_child()
         if self._closed:
             return self._final_state is not None and self._final_state.done
+        self._wal.check()
         segment, end = self._wal.write_marked(json_line({"t": "f"}))
         return self._shipper.wait_flushed(segment, end, timeout)
 
@@ -256,6 +285,17 @@ class TrainingLogger(RunLogWriter):
     def rejected(self) -> int:
         """How many entries the store refused for good (kept in the `.rejected` file)."""
         return self.shipper_state.rejected
+
+
+def _refuse_a_run_open_elsewhere(directory: Path, run_id: str) -> None:
+    """Two processes logging one run would each end it and delete the other's log; a run is
+    reopened only once the process that has it open is gone (its shipper then stops)."""
+    owner = other_owner(directory)
+    if owner is not None:
+        raise ValueError(
+            f"run {run_id} is open in process {owner} (its log: {directory}); end that "
+            "process, or let it finish, before reopening the run"
+        )
 
 
 def _disowner(ref: weakref.ref) -> Callable[[], None]:

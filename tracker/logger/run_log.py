@@ -27,7 +27,8 @@ from tracker.logger.validation import (
     validate_step,
     validate_tag_name,
 )
-from tracker.shipping.wal import WalWriter, json_line, metrics_line
+from tracker.shipping.wal import json_line, metrics_line
+from tracker.shipping.writer import WalWriter
 
 
 class RunLogWriter:

@@ -77,6 +77,12 @@ class ShipperHandle:
                 os.waitpid(self.pid, 0)
             self._exit_status = -1
 
+    def restart(self) -> None:
+        """Stop the shipper, and start another that reads the log from its state on disk."""
+        self.stop()
+        self.pid = start_shipper(self.directory, self._tracking_uri, self._config)
+        self._exit_status, self._stopped = None, False
+
     def _died(self) -> bool:
         """Whether the shipper exited before its work was done, without being stopped."""
         if not self.exited() or self._stopped:
@@ -100,9 +106,13 @@ class ShipperHandle:
             self.death = f"{said}; it died {self.restarts + 1} times"
             return False
         self.restarts += 1
+        try:
+            self.pid = start_shipper(self.directory, self._tracking_uri, self._config)
+        except OSError as exc:  # the log folder is gone or unwritable
+            self.death = f"{said}; no new one could start ({exc})"
+            return False
         print(f"newsdesk: {said}; a new one takes over from the log, which is intact",
               file=self._notify)
-        self.pid = start_shipper(self.directory, self._tracking_uri, self._config)
         self._exit_status = None
         return True
 
@@ -229,4 +239,12 @@ def rejected_message(state: ShipState, run_id: str) -> str:
         f"newsdesk: the tracking store refused {state.rejected} entries of run "
         f"{run_id} ({state.rejected_first}); kept in {state.rejected_path}; "
         "the run ends FAILED"
+    )
+
+
+def damaged_message(state: ShipState, run_id: str) -> str:
+    """Which lines of the log were damaged, and where they are kept."""
+    return (
+        f"newsdesk: {state.damaged} lines of the log of run {run_id} were damaged (first: "
+        f"{state.damaged_first}); kept in {state.damaged_path}; the run ends FAILED"
     )

@@ -5,7 +5,9 @@ It runs in its own session (Ctrl-C in the terminal does not reach it) at a lower
 so MLflow's `log_batch` work (SQLAlchemy, HTTP) competes neither for the loop's GIL nor for its
 share of the cores. It ends when it has shipped the run's terminal status (written by `close`);
 when the training process dies without closing, it ships everything the log holds and ends the
-run FAILED with a tag that says so. One shipper at a time holds a run's log (a file lock).
+run FAILED with a tag that says so, unless another process has reopened the run meanwhile
+(`newsdesk resume`): then it stops, and leaves the run and its log to that process. One
+shipper at a time holds a run's log (a file lock).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from tracker.shipping.config import WriterConfig
 from tracker.shipping.shipper import Shipper
 from tracker.shipping.wake import WAKE_SIGNAL, sleep_until_woken
-from tracker.shipping.wal import LOCK_FILE, SHIPPER_LOG, locked
+from tracker.shipping.wal import LOCK_FILE, SHIPPER_LOG, locked, read_meta
 
 # How often an idle shipper looks whether the training process is still there.
 OWNER_CHECK_S = 1.0
@@ -41,9 +43,19 @@ def ship_live(shipper: Shipper, owner_pid: int, *, lock_held: bool = False) -> i
         shipper.reload()
         orphan_deadline: list[float] = []
 
+        def taken_over() -> bool:
+            """Another process reopened the run (`newsdesk resume`): its own shipper follows
+            the log from here, and neither the run nor the log is this one's to end."""
+            try:
+                return read_meta(shipper.directory).owner_pid != owner_pid
+            except (OSError, ValueError):
+                return True  # the log is gone (or being made again by its owner)
+
         def give_up() -> bool:
             if os.getppid() == owner_pid:
                 return False  # the owner's close decides how long to wait
+            if taken_over():
+                return True
             if not orphan_deadline:
                 orphan_deadline.append(time.monotonic() + config.orphan_patience_s)
             return time.monotonic() >= orphan_deadline[0]
@@ -52,6 +64,8 @@ def ship_live(shipper: Shipper, owner_pid: int, *, lock_held: bool = False) -> i
         while True:
             # Asked before reading: once the owner is gone, this read sees all it wrote.
             orphan = os.getppid() != owner_pid
+            if orphan and taken_over():
+                return 0  # what it shipped is acknowledged in the state on disk
             trigger = shipper.fill()
             if trigger is None and not orphan:
                 wait = config.flush_interval_s
@@ -64,7 +78,7 @@ def ship_live(shipper: Shipper, owner_pid: int, *, lock_held: bool = False) -> i
                     sleep_until_woken(wait, poll_s=0.05)
                     continue
             if not shipper.ship_pending(give_up):
-                return 1  # orphaned and the store stays down: left to `sync`
+                return 1  # orphaned and the store stays down (or taken over): left to others
             if reader.artifact is not None:
                 if not shipper.ship_artifact(give_up):
                     return 1
@@ -74,6 +88,8 @@ def ship_live(shipper: Shipper, owner_pid: int, *, lock_held: bool = False) -> i
                 shipper.finish(owner_gone=os.getppid() != owner_pid)
                 return 0
             if orphan and trigger is None:
+                if taken_over():
+                    return 0
                 shipper.end_abandoned()
                 shipper.finish(owner_gone=True)
                 return 0

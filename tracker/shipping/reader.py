@@ -3,8 +3,9 @@
 `LogReader` remembers how far it has read each segment (ahead of what the store has
 acknowledged, which the shipper keeps) and stops at the records that need the shipper's
 attention before more is read: the run's terminal status, a flush request, an artifact upload
-(its points before it are sent first), or a full batch. A damaged segment is set aside beside
-the log, reported, and reading goes on with the next one.
+(its points before it are sent first), or a full batch. A damaged line is kept in a file
+beside the log and reported, and reading goes on with the next line: the segment may still
+be written to.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tracker.shipping.batch import Batch
-from tracker.shipping.wal import Record, WalError, read_records, segments, set_aside
+from tracker.shipping.wal import Record, keep_damaged, read_records, segments
 from tracker.store.mlflow_internals import MAX_PARAMS_TAGS_PER_BATCH
 
 
@@ -23,12 +24,15 @@ class LogReader:
     """Reads one run's log from given positions on into `pending`."""
 
     def __init__(
-        self, directory: Path, notify: TextIO, forget: Callable[[str], None] = lambda name: None
+        self,
+        directory: Path,
+        notify: TextIO,
+        on_damage: Callable[[str, Path], None] = lambda where, kept: None,
     ) -> None:
         self.directory = directory
         self._notify = notify
-        # Called with a segment's name when it is set aside: its acknowledgement goes too.
-        self._forget = forget
+        # Called with what is wrong and where the line is kept, for each damaged line.
+        self._on_damage = on_damage
         self.positions: dict[str, int] = {}
         self.pending = Batch()
         self.pending_since = 0.0
@@ -67,6 +71,10 @@ class LogReader:
                     if kind == "a":
                         self.artifact = (seg.name, end, record)
                         return "artifact"
+                    if kind == "x":
+                        self._keep(seg, record)
+                        self.positions[seg.name] = end
+                        continue
                     if not len(pending):
                         self.pending_since = time.monotonic()
                     self.positions[seg.name] = end
@@ -86,16 +94,14 @@ class LogReader:
                         return "full"
             except FileNotFoundError:
                 continue  # deleted by the owner after a clean end
-            except WalError as exc:
-                self._set_aside(seg, exc)
         return None
 
-    def _set_aside(self, seg: Path, exc: WalError) -> None:
-        aside = set_aside(seg)
-        self.positions.pop(seg.name, None)
-        self._forget(seg.name)
-        line = f"{exc}; set aside as {aside.name}"
+    def _keep(self, seg: Path, record: Record) -> None:
+        assert record.damage is not None
+        kept = keep_damaged(seg, record.raw)
+        line = f"{record.damage}; the line is kept in {kept}"
         self.set_aside.append(line)
+        self._on_damage(record.damage, kept)
         print(f"newsdesk: {line}", file=self._notify)
 
 

@@ -24,14 +24,14 @@ from typing import TextIO
 
 from mlflow.tracking import MlflowClient
 
-from tracker.schema import PROCESS_DIED_TAG, REJECTED_TAG
+from tracker.schema import DAMAGED_TAG, PROCESS_DIED_TAG, REJECTED_TAG
 from tracker.shipping.batch import Batch, chunks, separate
 from tracker.shipping.config import WriterConfig
 from tracker.shipping.reader import LogReader
 from tracker.shipping.rejected import reject_batch, reject_upload
 from tracker.shipping.sender import MlflowSender, Sender
 from tracker.shipping.wake import sleep_until_woken
-from tracker.shipping.wal import Record, read_meta, read_state, write_state
+from tracker.shipping.wal import Record, read_meta, read_state, segments, write_state
 
 GiveUp = Callable[[], bool]
 
@@ -61,7 +61,7 @@ class Shipper:
         self._parallel = config.parallel_requests if sender.parallel else 1
         self._pool: ThreadPoolExecutor | None = None
         self.state = read_state(directory)
-        self.reader = LogReader(directory, self._notify, self._forget)
+        self.reader = LogReader(directory, self._notify, self._damaged)
         self.reader.restart(self.state.acked)
         self.points_shipped = 0
         self.kept_status = False
@@ -82,8 +82,11 @@ class Shipper:
         client = MlflowClient(tracking_uri=tracking_uri or meta.tracking_uri)
         return cls(directory, config, MlflowSender(client, meta.run_id), notify=notify)
 
-    def _forget(self, segment: str) -> None:
-        self.state.acked.pop(segment, None)
+    def _damaged(self, where: str, kept: Path) -> None:
+        state = self.state
+        state.damaged += 1
+        state.damaged_path = str(kept)
+        state.damaged_first = state.damaged_first or where
 
     @property
     def set_aside(self) -> list[str]:
@@ -120,8 +123,28 @@ class Shipper:
         self.points_shipped += len(batch.metrics)
         self.reader.take_pending()
         self.state.acked.update(self.reader.positions)
+        self._delete_shipped_segments()
         write_state(self.directory, self.state)
         return True
+
+    def _delete_shipped_segments(self) -> None:
+        """Delete the segments the store has taken whole and their writer has left (it
+        writes only its newest one), so that the log holds about what is not stored yet.
+        Each is deleted before its acknowledgement is forgotten: a crash in between leaves
+        an entry for a file that is gone, never a file read again from its start."""
+        found = segments(self.directory)
+        newest = {seg.stem.rsplit("-", 1)[-1]: seg.name for seg in found}  # per writer pid
+        for seg in found:
+            if seg.name == newest[seg.stem.rsplit("-", 1)[-1]]:
+                continue
+            try:
+                if self.state.acked.get(seg.name, 0) < seg.stat().st_size:
+                    continue
+                seg.unlink()
+            except FileNotFoundError:
+                pass
+            self.state.acked.pop(seg.name, None)
+            self.reader.positions.pop(seg.name, None)
 
     def _send_side_by_side(self, pieces: list[Batch]) -> list[Batch]:
         """Send the metric pieces at once, each tried once; returns what is left to send one
@@ -224,10 +247,16 @@ class Shipper:
         store refused part of what it logged."""
         status = record.status or "FINISHED"
         state = self.state
+        if (state.rejected or state.damaged) and status == "FINISHED":
+            status = "FAILED"  # not cleanly finished: part of what it logged is missing
         if state.rejected:
-            if status == "FINISHED":
-                status = "FAILED"  # not cleanly finished: part of what it logged is missing
             self.sender.set_tag(REJECTED_TAG, f"{state.rejected} entries: {state.rejected_first}")
+        if state.damaged:
+            self.sender.set_tag(
+                DAMAGED_TAG,
+                f"{state.damaged} damaged lines of its log, kept in {state.damaged_path}: "
+                f"{state.damaged_first}",
+            )
         if self.sender.end_run(status, record.end_time):
             state.status_applied = status
             self.ended_run = True
@@ -243,9 +272,17 @@ class Shipper:
             self.sender.set_tag(
                 PROCESS_DIED_TAG,
                 f"process {self.meta.owner_pid} ended without closing its logger "
-                "(killed?); every point it logged was shipped",
+                f"(killed?); {self._what_was_shipped()}",
             )
             self.apply_status(Record("s", status="FAILED", end_time=int(time.time() * 1000)))
+
+    def _what_was_shipped(self) -> str:
+        state = self.state
+        if not (state.rejected or state.damaged):
+            return "every point it logged was shipped"
+        missing = [f"{state.rejected} refused by the store"] if state.rejected else []
+        missing += [f"{state.damaged} damaged lines of its log"] if state.damaged else []
+        return f"what it logged was shipped but {' and '.join(missing)}"
 
     def finish(self, *, owner_gone: bool = False) -> None:
         """Everything is shipped and the run ended. The owner deletes the log once it has

@@ -1,5 +1,8 @@
 """The write-ahead log of a run: what the caller handed over, on disk before the call returns.
 
+This module holds the log's format, its files and the shipper's state; the training
+process's side, `WalWriter`, is in `tracker.shipping.writer`.
+
 A run's log is a folder `<spool>/<run_id>.wal/` of append-only segment files. The training
 process appends one line per call with a single `os.write` on an `O_APPEND` descriptor, so a
 point whose `log_metrics` call has returned is with the operating system: a SIGKILL of the
@@ -17,23 +20,23 @@ Lines:
   upload, and `path`, the artifact path in the run).
 
 A line without its newline is a write the caller never saw return (the process died in the
-middle): it is ignored. Any other line that does not parse is damage, reported with the
-file and its byte offset.
+middle): it is ignored. Any other line that does not parse is damage: it is read as a
+damaged record (the file, its byte offset, what is wrong, its bytes), and reading goes on
+with the next line, so damage costs that line and nothing after it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tracker.processes import process_alive
 from tracker.shipping.batch import MetricPoint
 
 WAL_SUFFIX = ".wal"
@@ -57,6 +60,17 @@ def pending_wals(spool_dir: Path) -> list[Path]:
         return []
     found = [p for p in spool_dir.glob(f"*{WAL_SUFFIX}") if (p / META_FILE).is_file()]
     return sorted(found, key=lambda p: (p / META_FILE).stat().st_mtime)
+
+
+def other_owner(directory: Path) -> int | None:
+    """The pid of another live process that has this log open (a run open there), if any."""
+    try:
+        owner = read_meta(directory).owner_pid
+    except (OSError, ValueError, KeyError):
+        return None
+    if owner == os.getpid() or read_state(directory).done:
+        return None
+    return owner if process_alive(owner) else None
 
 
 def metrics_line(ts: int, step: int, pairs: list[tuple[str, float]]) -> bytes:
@@ -88,123 +102,6 @@ def read_meta(directory: Path) -> RunMeta:
     return RunMeta(str(data["tracking_uri"]), str(data["run_id"]), int(data["owner_pid"]))
 
 
-class RunLogError(OSError):
-    """A line could not be appended to the run's log (a full disk, a folder that vanished or
-    turned read-only). The message names the log and says what became of the call's data;
-    everything logged before it is intact in the log."""
-
-
-class WalWriter:
-    """Appends lines to the run's current segment; starts a new one past `segment_bytes`.
-
-    Safe to call from several threads: a lock orders the lines, the segment's size and the
-    rollover. A failed write never leaves a torn line for the next one to glue onto: it is
-    cut off again, or, where that fails too, the segment is left (a torn last line is one
-    the reader ignores) and the next line starts a new one. A rollover that cannot open the
-    new segment keeps writing to the current one and tries again later.
-    """
-
-    def __init__(self, directory: Path, meta: RunMeta, segment_bytes: int) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        write_meta(directory, meta)
-        self.directory = directory
-        self._segment_bytes = segment_bytes
-        self._lock = threading.Lock()
-        self._fd = -1
-        self._closed = False
-        self._roll_due = False
-        # Why there is no segment to write to (a failed write, then no new segment).
-        self._broken: OSError | None = None
-        self.segment, self._fd = self._new_segment()
-        self.size = 0
-
-    def _new_segment(self) -> tuple[str, int]:
-        # The name sorts in writing order across processes (a resumed run adds segments).
-        name = f"seg-{time.time_ns():020d}-{os.getpid()}.log"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        return name, os.open(self.directory / name, flags, 0o644)
-
-    def write(self, data: bytes) -> None:
-        """One line, handed to the OS before returning (`os.write`, no Python buffer)."""
-        self.write_marked(data)
-
-    def write_marked(self, data: bytes) -> tuple[str, int]:
-        """Write a line and return where it ends (segment, offset), for a flush to wait on.
-
-        Raises `RunLogError` (naming the log) when the line could not be written whole; the
-        log then holds none of it."""
-        with self._lock:
-            if self._closed:
-                raise RunLogError(errno.EBADF, f"the run log {self.directory} is closed")
-            if self._roll_due:
-                self._roll(must=self._fd < 0)
-            if self._fd < 0:
-                raise self._error(self._broken or OSError(errno.EBADF, "no segment"))
-            start = self.size
-            try:
-                self._write_all(memoryview(data))
-            except OSError as exc:
-                self._cut_back(start)
-                raise self._error(exc) from exc
-            self.size = start + len(data)
-            if self.size >= self._segment_bytes:
-                self._roll_due = True
-                self._roll(must=False)
-            return self.segment, self.size
-
-    def _error(self, exc: OSError) -> RunLogError:
-        return RunLogError(
-            exc.errno,
-            f"could not append to the run log {self.directory}: {exc.strerror or exc}; this "
-            "call's data was not logged, everything logged before it is kept",
-        )
-
-    def _write_all(self, view: memoryview) -> None:
-        # A regular file takes all of it in one call unless the disk is full.
-        while view:
-            view = view[os.write(self._fd, view) :]
-
-    def _cut_back(self, size: int) -> None:
-        """After a failed write: cut off what part of the line reached the file, so that the
-        next line does not glue onto it; if even that fails, leave the segment."""
-        try:
-            os.ftruncate(self._fd, size)
-        except OSError:
-            self._roll_due = True
-            self._roll(must=True)
-
-    def _roll(self, *, must: bool) -> None:
-        """Continue in a new segment. When it cannot be opened the current one goes on
-        (unless `must`: its end is torn, so no further line may go there)."""
-        try:
-            segment, fd = self._new_segment()
-        except OSError as exc:
-            if must and self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-            if must:
-                self._broken = exc
-            return
-        old, self._fd = self._fd, fd
-        self.segment, self.size, self._roll_due = segment, 0, False
-        if old >= 0:
-            os.close(old)
-
-    def stage(self) -> Path:
-        """A new, empty folder in the log for the files of one artifact upload; named so that
-        no other process or call of this run can pick the same."""
-        folder = self.directory / FILES_DIR / f"{time.time_ns():020d}-{os.getpid()}"
-        folder.mkdir(parents=True)
-        return folder
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-
-
 @dataclass
 class Record:
     kind: str  # "m" points, "p" params, "g" tags, "s" status, "f" flush, "a" artifacts
@@ -214,16 +111,14 @@ class Record:
     end_time: int | None = None
     folder: str | None = None  # "a": the staged copy, relative to the log folder
     artifact_path: str | None = None  # "a": where in the run's artifacts
+    damage: str | None = None  # "x", a line that is not a record: where, and what is wrong
+    raw: bytes = b""  # "x": the damaged line
 
 
 def artifact_line(folder: Path, artifact_path: str | None) -> bytes:
     """The log line of an artifact upload whose files were copied to `folder` (`stage`)."""
     relative = f"{folder.parent.name}/{folder.name}"
     return json_line({"t": "a", "dir": relative, "path": artifact_path})
-
-
-class WalError(ValueError):
-    """A damaged line; the message names the segment file and the byte offset."""
 
 
 def _parse(line: bytes) -> Record:
@@ -259,7 +154,7 @@ def _parse(line: bytes) -> Record:
 
 def read_records(path: Path, offset: int) -> Iterator[tuple[int, Record]]:
     """Complete records of segment `path` after byte `offset`, each with the offset just past
-    it; a damaged line raises `WalError` (file, byte offset, what is wrong)."""
+    it; a damaged line is a record of kind "x" (file, byte offset, what is wrong)."""
     with path.open("rb") as fh:
         fh.seek(offset)
         tail = b""
@@ -278,9 +173,8 @@ def read_records(path: Path, offset: int) -> Iterator[tuple[int, Record]]:
                     record = _parse(line)
                 except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
                     detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-                    raise WalError(
-                        f"{path} (byte {offset + start}): not a log record ({detail})"
-                    ) from None
+                    where = f"{path} (byte {offset + start}): not a log record ({detail})"
+                    record = Record("x", damage=where, raw=bytes(line))
                 yield offset + end + 1, record
                 start = end + 1
             offset += start
@@ -291,11 +185,12 @@ def segments(directory: Path) -> list[Path]:
     return sorted(directory.glob(SEGMENT_GLOB))
 
 
-def set_aside(path: Path) -> Path:
-    """Move a damaged segment out of its log, beside it in the spool folder (the log itself
-    is deleted once shipped), for the user to inspect."""
+def keep_damaged(path: Path, raw: bytes) -> Path:
+    """Append a damaged line of segment `path` to a file beside the log in the spool folder
+    (the log itself is deleted once shipped), for the user to inspect."""
     aside = path.parent.parent / f"{path.parent.name}-{path.name}{CORRUPT_SUFFIX}"
-    path.rename(aside)
+    with aside.open("ab") as fh:
+        fh.write(raw + b"\n")
     return aside
 
 
@@ -310,6 +205,9 @@ class ShipState:
     rejected: int = 0
     rejected_path: str | None = None
     rejected_first: str | None = None
+    damaged: int = 0  # lines of the log that were not records, kept in `damaged_path`
+    damaged_path: str | None = None
+    damaged_first: str | None = None
     status_applied: str | None = None
     done: bool = False
 
@@ -358,7 +256,7 @@ def unshipped_points(directory: Path, state: ShipState) -> int:
     """Metric points in the log that the store has not acknowledged (damage is skipped)."""
     count = 0
     for seg in segments(directory):
-        with contextlib.suppress(WalError):
+        with contextlib.suppress(FileNotFoundError):
             for _, record in read_records(seg, state.acked.get(seg.name, 0)):
                 count += len(record.points)
     return count

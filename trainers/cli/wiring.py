@@ -18,7 +18,7 @@ from typing import Any
 from tracker import TrainingLogger, schema
 from tracker.store.location import default_checkpoint_dir, resolve_store
 from trainers.cli.requests import Tracking
-from trainers.loop import TrainingInterrupted
+from trainers.loop import TrainingDiverged, TrainingInterrupted
 from trainers.resume_state import STATIC_KEYS, Checkpointer, plain
 
 
@@ -74,13 +74,16 @@ def new_checkpointer(
 
 @contextmanager
 def report_interruption(run_id: str, checkpointer: Checkpointer | None = None) -> Iterator[None]:
-    """On SIGINT/SIGTERM or a failure, say how to go on from the checkpoint, then re-raise."""
+    """On SIGINT/SIGTERM or a failure, say how to go on from the checkpoint, then re-raise
+    (not after a divergence, which a resume would repeat)."""
     try:
         yield
     except TrainingInterrupted as exc:
         hint = f"; continue with: newsdesk resume {run_id}" if exc.checkpoint else ""
         print(f"newsdesk: run {run_id} {exc}{hint}", file=sys.stderr)
         raise
+    except TrainingDiverged:
+        raise  # resuming would diverge again: the command says to lower the learning rate
     except Exception:
         if checkpointer is not None and checkpointer.path.is_file():
             print(

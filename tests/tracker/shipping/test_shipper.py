@@ -21,12 +21,12 @@ from tracker.shipping.shipper import Shipper
 from tracker.shipping.sync import ship_all
 from tracker.shipping.wal import (
     RunMeta,
-    WalWriter,
     artifact_line,
     json_line,
     metrics_line,
     read_state,
 )
+from tracker.shipping.writer import WalWriter
 from tracker.store.mlflow_internals import MAX_METRICS_PER_BATCH
 
 FAST = WriterConfig(backoff_initial_s=0.001, backoff_max_s=0.002, close_timeout_s=5.0)
