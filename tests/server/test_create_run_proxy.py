@@ -17,11 +17,13 @@ pytestmark = pytest.mark.server
 
 
 class DropFirstCreateResponse:
-    """A loopback HTTP proxy to `upstream` that forwards every request and, once, swallows the
-    response of `POST .../runs/create` and closes the connection, as a proxy in trouble does."""
+    """A loopback HTTP proxy to `upstream` that forwards every request and swallows the first
+    `drop` responses of `POST .../runs/create`, closing the connection, as a proxy in trouble
+    does."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, drop: int = 1) -> None:
         self.upstream_port = upstream_port
+        self.drop = drop  # how many create responses to swallow
         self.dropped = 0
         self.creates = 0
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -56,7 +58,7 @@ class DropFirstCreateResponse:
                 payload = response.read()
                 if method == "POST" and path.endswith("/runs/create"):
                     self.creates += 1
-                    if not self.dropped:
+                    if self.dropped < self.drop:
                         self.dropped += 1
                         upstream.close()
                         return  # the run was created upstream; the client never hears of it
@@ -91,3 +93,27 @@ def test_a_lost_create_response_leaves_one_run(pg_server, monkeypatch):
     assert [r.info.run_id for r in runs] == [log.run_id]
     assert runs[0].info.status == "FINISHED"
     assert runs[0].data.tags[schema.RUN_KEY_TAG]
+
+
+def test_every_create_response_lost_leaves_no_run_running(pg_server, monkeypatch):
+    """Issue 34, item 9: with every `runs/create` response lost, the client gave up with an
+    error and the server kept each retry's run RUNNING forever. The run key finds them."""
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    proxy = DropFirstCreateResponse(pg_server.config.port, drop=10**6)
+    try:
+        url = f"http://127.0.0.1:{proxy.port}"
+        with pytest.raises(MlflowException):
+            TrainingLogger("all-lost", tracking_uri=url)
+    finally:
+        proxy.close()
+    assert proxy.creates >= 2, "the client retried"
+    client = MlflowClient(tracking_uri=pg_server.config.url)
+    experiment = client.get_experiment_by_name("all-lost")
+    assert client.search_runs([experiment.experiment_id]) == []  # none left active
+    deleted = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL)
+    assert len(deleted) == proxy.creates
+    assert {r.info.status for r in deleted} == {"KILLED"}

@@ -401,7 +401,10 @@ def _logging_process(script: str, store_uri: str, spool: Path):
     import sys
     import textwrap
 
-    env = {**os.environ, "STORE": store_uri, "SPOOL": str(spool)}
+    # The tracker this test imports, whatever the installed one is.
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "STORE": store_uri, "SPOOL": str(spool), "PYTHONPATH": path}
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -418,9 +421,10 @@ def test_a_run_open_in_another_live_process_is_not_reopened(store_uri, tmp_path)
     first = _logging_process(
         """
         import os, sys
+        from pathlib import Path
         from tracker import TrainingLogger
         with TrainingLogger("two", tracking_uri=os.environ["STORE"],
-                            spool_dir=os.environ["SPOOL"]) as log:
+                            spool_dir=Path(os.environ["SPOOL"])) as log:
             for step in range(300):
                 log.log_metrics({"train/loss": 1.0}, step=step)
             print(log.run_id, flush=True)
@@ -451,10 +455,11 @@ def test_an_orphan_shipper_leaves_a_reopened_run_and_its_log_alone(server, tmp_p
     first = _logging_process(
         """
         import os, sys, time
+        from pathlib import Path
         from tracker import TrainingLogger, WriterConfig
         cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=15.0, backoff_max_s=15.0)
         log = TrainingLogger("orphan", tracking_uri=os.environ["STORE"],
-                             spool_dir=os.environ["SPOOL"], writer_config=cfg)
+                             spool_dir=Path(os.environ["SPOOL"]), writer_config=cfg)
         for step in range(20):
             log.log_metrics({"train/loss": 1.0}, step=step)
         assert log.flush(timeout=60)

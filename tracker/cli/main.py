@@ -21,6 +21,8 @@ from tracker.cli.options import HelpFormatter, resolve_experiment
 from tracker.cli.server_command import add_server_command
 from tracker.cli.tracking_commands import add_dashboard_commands, add_sync_command
 from tracker.interrupts import sigterm_as_interrupt
+from tracker.store.first_contact import check_server
+from tracker.store.location import resolve_store
 
 # Entry points of this group add commands: `name = "package.module:function"`, where
 # `function(subparsers)` adds them.
@@ -28,6 +30,9 @@ COMMANDS_GROUP = "newsdesk.commands"
 
 # Libraries whose INFO chatter (database migrations, say) is not for the user's screen.
 _QUIET_LOGGERS = ("mlflow", "alembic")
+# Commands that do not start by talking to the tracking server: `sync` gives the store its own
+# patience (--patience), `server` starts one, `ui` serves a local store.
+_NO_FIRST_CONTACT = frozenset({"sync", "server", "ui"})
 # MLflow draws a progress bar for every local file it copies into a model; in a log that is
 # a line of carriage returns per copy. This is the only switch MLflow offers, and the command
 # line (the application, never the library) sets it as a default the user can override.
@@ -91,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
         os.environ.setdefault(_ARTIFACT_BAR_ENV, "false")
     try:
+        if args.command not in _NO_FIRST_CONTACT and hasattr(args, "tracking_uri"):
+            check_server(resolve_store(args.tracking_uri).tracking_uri)
         # SIGTERM anywhere in a command (data preparation, evaluation, an upload) ends it
         # like Ctrl-C: an open run ends KILLED and the command exits 143 with one line. The
         # training loop and the logger install their own handlers while they run.

@@ -49,6 +49,7 @@ from tracker.shipping.wal import (
     wal_dir,
 )
 from tracker.shipping.writer import RunLogError, WalWriter, ensure_writable
+from tracker.store.first_contact import check_server
 from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
 
 _log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class TrainingLogger(RunLogWriter):
         self._interrupts: AbstractContextManager[None] | None = None
         self.spool_path: Path | None = None
         ensure_writable(self._spool_dir)  # before the run exists: a bad folder leaves none
+        check_server(self.location.tracking_uri)  # seconds, not MLflow's minutes of retries
         if run_id is None:
             run_id = create_run(client, self.location, experiment, run_name, tags, parent_run_id)
         else:

@@ -7,6 +7,7 @@ must belong to the logger's experiment, and is set RUNNING again.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -42,19 +43,27 @@ def create_run(
         validate_tag_name(key)
     run_key = uuid.uuid4().hex
     all_tags[RUN_KEY_TAG] = run_key
-    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    if location.tracking_uri.startswith(("http://", "https://")):
+    remote = location.tracking_uri.startswith(("http://", "https://"))
+    try:
+        run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    except Exception:
+        if remote:  # every response lost: the server may still have made the run, or several
+            with contextlib.suppress(Exception):
+                _drop_duplicate_creates(client, experiment_id, None, run_key)
+        raise
+    if remote:
         _drop_duplicate_creates(client, experiment_id, run.info.run_id, run_key)
     return run.info.run_id
 
 
 def _drop_duplicate_creates(
-    client: MlflowClient, experiment_id: str, run_id: str, run_key: str
+    client: MlflowClient, experiment_id: str, run_id: str | None, run_key: str
 ) -> None:
     """MLflow's HTTP client sends a POST again when its response was lost, and the server
-    then made the run twice. The run key finds every copy; the one we were given is kept,
-    the others, which hold nothing but their tags, are ended and deleted so that no orphan
-    stays RUNNING. (An embedded store makes exactly one run per call.)"""
+    then made the run twice. The run key finds every copy; the one we were given (`run_id`;
+    None when the create failed for the client) is kept, the others, which hold nothing but
+    their tags, are ended and deleted so that no orphan stays RUNNING. (An embedded store
+    makes exactly one run per call.)"""
     copies = client.search_runs(
         [experiment_id],
         filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'",
