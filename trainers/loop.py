@@ -306,8 +306,16 @@ class _Loop:
                 loss.backward()  # under DDP, this averages the gradients over the processes
         if config.clip_grad_norm:
             nn.utils.clip_grad_norm_(parts.dense, config.clip_grad_norm)
-        for opt in parts.optimizers:
-            opt.step()
+        try:
+            for opt in parts.optimizers:
+                opt.step()
+        except RuntimeError as exc:  # a step size beyond float32 ("... without overflow")
+            if "overflow" not in str(exc):
+                raise
+            raise TrainingDiverged(
+                f"the optimizer step overflowed at step {state.global_step + 1} "
+                f"(train.lr={config.lr:g}: {exc}); lower train.lr"
+            ) from exc
         for sched in parts.schedulers:
             sched.step()
         state.global_step += 1

@@ -191,17 +191,22 @@ def test_bad_options_are_one_line_errors(thucnews_slice, store_uri, capsys, extr
     assert not client.search_runs(experiments)  # refused before any run was made
 
 
+@pytest.mark.parametrize("lr", ["1e9", "1e38"])
 def test_a_diverging_training_ends_failed_with_its_reason_and_is_never_promoted(
-    thucnews_slice, store_uri, capsys
+    thucnews_slice, store_uri, capsys, lr
 ):
-    """`train.lr=1e9` once ended FINISHED with train/loss 7.9e29, and could be promoted."""
-    args = _args(thucnews_slice, store_uri, "--model", "textcnn", "--set", "train.lr=1e9")
+    """`train.lr=1e9` once ended FINISHED with train/loss 7.9e29, and could be promoted;
+    `train.lr=1e38` overflowed Adam's step size with a raw RuntimeError and no reason, and was
+    told to resume (which would diverge again)."""
+    args = _args(thucnews_slice, store_uri, "--model", "textcnn", "--set", f"train.lr={lr}")
     assert main([*args, "--set", "model.num_filters=16", "--max-steps", "40"]) == 1
-    assert "training stopped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "training stopped" in err and "lower train.lr" in err
+    assert "resume" not in err and "Traceback" not in err
     client, [run] = _runs(store_uri)
     assert run.info.status == "FAILED"
     reason = run.data.tags["newsdesk.failure_reason"]
-    assert "non-finite training loss" in reason or "times the first loss" in reason
+    assert any(s in reason for s in ("non-finite training loss", "times the first", "overflowed"))
     history = client.get_metric_history(run.info.run_id, "train/loss")
     assert history  # the points up to the divergence are stored, the last one included
     # Even ranked by a metric it has, the FAILED run is never a candidate.

@@ -76,7 +76,8 @@ def report(command: str, exc: BaseException, *, debug: bool, stream: TextIO | No
     code = exit_code(exc)
     if isinstance(exc, KeyboardInterrupt):
         by = "SIGTERM" if code == 143 else "Ctrl-C" if code == 130 else f"signal {code - 128}"
-        print(f"newsdesk {command}: stopped by {by} (an open run is marked KILLED)", file=out)
+        # An open run says so itself as it ends ("run ... ended KILLED"): there may be none.
+        print(f"newsdesk {command}: stopped by {by}", file=out)
         return code
     if debug:
         traceback.print_exception(exc, file=out)

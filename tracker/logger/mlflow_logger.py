@@ -184,6 +184,8 @@ class TrainingLogger(RunLogWriter):
             print(damaged_message(state, self.run_id), file=self._notify)
         if state.done:
             shutil.rmtree(self._wal_dir, ignore_errors=True)
+            if status == RunStatus.KILLED:  # the interrupted program's last word names the run
+                print(f"newsdesk: run {self.run_id} ended KILLED", file=self._notify)
             return
         self.spool_path = self._wal_dir
         message = leftover_message(self._wal_dir, state, self.run_id, self._shipper.death)
