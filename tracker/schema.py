@@ -88,6 +88,10 @@ REJECTED_TAG = "newsdesk.rejected"
 # Set by the shipper when lines of the run's log were damaged (not records): they are kept in
 # a `.corrupt` file beside the log, and the run ends FAILED.
 DAMAGED_TAG = "newsdesk.damaged_log"
+# Set with a provisional FAILED end by a logger that closed with points still in its log
+# because its shipper kept dying: how many, why, where. `newsdesk sync` stores them, applies
+# the run's own end and removes the tag.
+UNSHIPPED_TAG = "newsdesk.unshipped"
 # Set by the shipper when the training process died without closing its logger (a SIGKILL,
 # say): the run then ends FAILED unless `newsdesk resume` takes it back.
 PROCESS_DIED_TAG = "newsdesk.process_died"

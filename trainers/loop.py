@@ -312,8 +312,10 @@ class _Loop:
         except RuntimeError as exc:  # a step size beyond float32 ("... without overflow")
             if "overflow" not in str(exc):
                 raise
+            step = state.global_step + 1  # the loss it broke at, on the curve
+            self.logger.log_metrics({schema.TRAIN_LOSS: loss_value}, step=step)
             raise TrainingDiverged(
-                f"the optimizer step overflowed at step {state.global_step + 1} "
+                f"the optimizer step overflowed at step {step} "
                 f"(train.lr={config.lr:g}: {exc}); lower train.lr"
             ) from exc
         for sched in parts.schedulers:

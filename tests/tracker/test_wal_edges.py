@@ -501,3 +501,98 @@ def test_an_orphan_shipper_leaves_a_reopened_run_and_its_log_alone(server, tmp_p
     assert run.info.status == "FINISHED"
     assert "newsdesk.process_died" not in run.data.tags
     assert log.spool_path is None
+
+
+@contextlib.contextmanager
+def read_only_folder(folder: Path) -> Iterator[None]:
+    """No entry can be made in `folder` (the files in it can still be written): immutable for
+    root, who ignores permissions; mode 0555 for anyone else."""
+    import subprocess
+
+    root = os.geteuid() == 0
+    if root:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+def test_a_read_only_log_folder_names_the_cause_and_leaves_no_run_running(store_uri, tmp_path):
+    """Item 6: a log folder made immutable mid-run: the real EPERM surfaced as EBADF from
+    close, the shipper crashed on state.json with the traceback only in its own log, and the
+    run stayed RUNNING. Now the shipper's death and its cause are named, the run ends FAILED
+    with what is missing in `newsdesk.unshipped`, and once the folder is writable again
+    `newsdesk sync` stores the rest, ends the run as the log says and removes the tag."""
+    from tracker.cli import main
+
+    notes = tmp_path / "notes.txt"
+    spool = tmp_path / "spool"
+    cfg = WriterConfig(flush_interval_s=0.05, segment_bytes=4096)
+    with notes.open("w") as notify:
+        log = TrainingLogger("readonly", tracking_uri=store_uri, writer_config=cfg,
+                             spool_dir=spool, notify=notify)
+        for step in range(100):
+            log.log_metrics({"train/loss": 0.5}, step=step)
+        assert log.flush(timeout=60)
+        with read_only_folder(log._wal_dir):
+            for step in range(100, 400):  # past a rollover, which cannot make its segment
+                log.log_metrics({"train/loss": 0.5}, step=step)
+            assert not log.flush(timeout=60)
+            log.close()
+    said = notes.read_text()
+    assert "state.json" in said and ("Operation not permitted" in said or "denied" in said), said
+    assert "newsdesk sync" in said
+    client = MlflowClient(tracking_uri=store_uri)
+    run = client.get_run(log.run_id)
+    assert run.info.status == "FAILED"
+    assert "newsdesk sync" in run.data.tags["newsdesk.unshipped"]
+
+    assert main(["sync", "--tracking-uri", store_uri, "--spool-dir", str(spool)]) == 0
+    assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == list(range(400))
+    run = client.get_run(log.run_id)
+    assert run.info.status == "FINISHED"
+    assert "newsdesk.unshipped" not in run.data.tags
+
+
+def test_sync_says_it_waits_for_the_shipper_of_a_dead_process(store_uri, tmp_path, capsys):
+    """Item 5: `newsdesk resume` (which syncs first) waited up to 60 s for the log lock of a
+    dead process's shipper without saying so. Here another process holds the lock for 2 s."""
+    import subprocess
+    import sys
+
+    from tracker.cli import main
+    from tracker.shipping.wal import LOCK_FILE, RunMeta, metrics_line, wal_dir
+    from tracker.shipping.writer import WalWriter
+
+    client = MlflowClient(tracking_uri=store_uri)
+    run_id = client.create_run(client.create_experiment("held")).info.run_id
+    spool = tmp_path / "spool"
+    directory = wal_dir(spool, run_id)
+    dead = 2**22 + 1  # above the default pid_max: no such process
+    writer = WalWriter(directory, RunMeta(store_uri, run_id, dead), 1 << 20)
+    for step in range(50):
+        writer.write(metrics_line(1000 + step, step, [("train/loss", 0.5)]))
+    writer.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(directory / LOCK_FILE)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(2)\n"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    assert main(["sync", "--tracking-uri", store_uri, "--spool-dir", str(spool)]) == 0
+    holder.wait()
+    err = capsys.readouterr().err
+    assert f"the shipper of process {dead}, which has ended, still holds the log of run" in err
+    assert "waiting up to 60s" in err
+    assert [s for s, _ in history(store_uri, run_id, "train/loss")] == list(range(50))

@@ -210,5 +210,6 @@ def test_a_diverging_training_ends_failed_with_its_reason_and_is_never_promoted(
     history = client.get_metric_history(run.info.run_id, "train/loss")
     assert history  # the points up to the divergence are stored, the last one included
     # Even ranked by a metric it has, the FAILED run is never a candidate.
-    assert main(["promote", "--tracking-uri", store_uri, "--metric", "train/acc"]) == 2
+    promote = ["promote", "--tracking-uri", store_uri, "--metric", "train/loss", "--mode", "min"]
+    assert main(promote) == 2
     assert "no finished run" in capsys.readouterr().err

@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -28,11 +28,12 @@ from mlflow.tracking import MlflowClient
 from tracker.interface import RunStatus, status_on_exit
 from tracker.interrupts import sigterm_as_interrupt
 from tracker.logger.datasets import log_dataset_input
+from tracker.logger.ownership import disowner, refuse_a_run_open_elsewhere
+from tracker.logger.run_end import end_provisionally, end_with_error
 from tracker.logger.run_log import RunLogWriter
 from tracker.logger.runs import create_run, reopen_run
 from tracker.logger.system_metrics import start_system_metrics, stop_system_metrics
 from tracker.logger.text_model import log_text_model
-from tracker.schema import FAILURE_REASON_TAG
 from tracker.shipping.config import WriterConfig
 from tracker.shipping.handle import (
     ShipperHandle,
@@ -44,7 +45,6 @@ from tracker.shipping.wal import (
     RunMeta,
     ShipState,
     json_line,
-    other_owner,
     read_state,
     wal_dir,
 )
@@ -117,7 +117,7 @@ class TrainingLogger(RunLogWriter):
         if run_id is None:
             run_id = create_run(client, self.location, experiment, run_name, tags, parent_run_id)
         else:
-            _refuse_a_run_open_elsewhere(wal_dir(self._spool_dir, run_id), run_id)
+            refuse_a_run_open_elsewhere(wal_dir(self._spool_dir, run_id), run_id)
             run_id = reopen_run(client, experiment, run_id, tags)
         self._final_state: ShipState | None = None
         self._wal_dir = wal_dir(self._spool_dir, run_id)
@@ -133,7 +133,7 @@ class TrainingLogger(RunLogWriter):
         # A logger left open (a notebook, an exit path without `close`) still stores every
         # point and ends its run when the interpreter exits.
         atexit.register(self._close_at_exit)
-        os.register_at_fork(after_in_child=_disowner(weakref.ref(self)))
+        os.register_at_fork(after_in_child=disowner(weakref.ref(self)))
         if params:
             self.log_params(params)
 
@@ -190,6 +190,10 @@ class TrainingLogger(RunLogWriter):
         self.spool_path = self._wal_dir
         message = leftover_message(self._wal_dir, state, self.run_id, self._shipper.death)
         print(message, file=self._notify)
+        if self._shipper.death is not None:
+            end_provisionally(
+                self.client, self.run_id, end_time, message.removeprefix("newsdesk: ")
+            )
 
     def _end_without_the_log(self, status: RunStatus, end_time: int, error: OSError) -> None:
         """The terminal status could not be appended (the disk is still full): the shipper
@@ -207,11 +211,8 @@ class TrainingLogger(RunLogWriter):
             message = leftover_message(self._wal_dir, self._final_state, self.run_id)
             print(f"{message}; {error}", file=self._notify)
             return
-        if status == RunStatus.FINISHED:
-            status = RunStatus.FAILED
         try:
-            self.client.set_tag(self.run_id, FAILURE_REASON_TAG, str(error))
-            self.client.set_terminated(self.run_id, status.value, end_time)
+            status = end_with_error(self.client, self.run_id, status, end_time, error)
         except Exception as exc:  # noqa: BLE001 - the store shares the full disk, say
             self.spool_path = self._wal_dir
             print(
@@ -289,30 +290,3 @@ class TrainingLogger(RunLogWriter):
     def rejected(self) -> int:
         """How many entries the store refused for good (kept in the `.rejected` file)."""
         return self.shipper_state.rejected
-
-
-def _refuse_a_run_open_elsewhere(directory: Path, run_id: str) -> None:
-    """Two processes logging one run would each end it and delete the other's log; a run is
-    reopened only once the process that has it open is gone (its shipper then stops)."""
-    owner = other_owner(directory)
-    if owner is not None:
-        raise ValueError(
-            f"run {run_id} is open in process {owner} (its log: {directory}); end that "
-            "process, or let it finish, before reopening the run"
-        )
-
-
-def _disowner(ref: weakref.ref) -> Callable[[], None]:
-    """For `os.register_at_fork`: in a forked child (a DataLoader worker, say) the points
-    would go to the parent's log with no shipper of the child's behind them. The child's copy is
-    closed without touching the run: its first call fails with a message that says why, and
-    its exit does not end the parent's run."""
-
-    def disown() -> None:
-        logger = ref()
-        if logger is not None and not logger._closed:
-            logger._closed = True
-            logger._parent_pid = os.getppid()
-            atexit.unregister(logger._close_at_exit)
-
-    return disown

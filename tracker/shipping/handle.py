@@ -223,8 +223,8 @@ def leftover_message(
     where = f"kept in {directory} ({size:.1f} MiB)"
     if death is not None:
         return (
-            f"newsdesk: {count} metric points{also} of run {run_id} were not stored: {death}; "
-            f"{where}; run 'newsdesk sync'"
+            f"newsdesk: the store has not confirmed {count} metric points{also} of run "
+            f"{run_id}: {death}; {where}; once that is fixed, run 'newsdesk sync'"
         )
     reason = state.last_error or "store unavailable"
     return (

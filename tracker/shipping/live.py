@@ -108,6 +108,10 @@ def _detach(directory: Path) -> None:
     os.dup2(log, 2)
     os.close(null)
     os.close(log)
+    # The caller's `sys.stderr` may not write to descriptor 2 (a test runner's capture, an
+    # application's own stream): what the shipper says must reach its log.
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
 
 def start_shipper(directory: Path, tracking_uri: str, config: WriterConfig) -> int:

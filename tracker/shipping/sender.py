@@ -22,6 +22,7 @@ from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from tracker.schema import UNSHIPPED_TAG
 from tracker.shipping.batch import MetricPoint
 from tracker.store.mlflow_internals import insert_metrics, sql_engine
 
@@ -135,11 +136,15 @@ class MlflowSender:
 
 
 def apply_status(client: MlflowClient, run_id: str, status: str, end_time: int | None) -> bool:
-    """End the run with `status` unless the store holds a newer end; True when applied."""
-    info = client.get_run(run_id).info
+    """End the run with `status` unless the store holds a newer end; True when applied (a
+    provisional end, set with `UNSHIPPED_TAG` by a logger whose shipper died, is older)."""
+    run = client.get_run(run_id)
+    info = run.info
     if info.status not in _OPEN and (info.end_time or 0) >= (end_time or 0):
         return False
     client.set_terminated(run_id, status=status, end_time=end_time)
+    if UNSHIPPED_TAG in run.data.tags:  # what it said was missing is stored now
+        client.delete_tag(run_id, UNSHIPPED_TAG)
     return True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,9 +116,20 @@ def _sync_wals(
             shipper = Shipper.to_mlflow(log, config, tracking_uri=tracking_uri, notify=_Quiet())
         except FileNotFoundError:
             continue  # its shipper finished and deleted it just now
-        # The shipper of a process that died is finishing its work: wait for it.
-        wait = wait_s if process_alive(meta.owner_pid) else max(wait_s, ORPHAN_WAIT_S)
-        if not ship_all(shipper, wait_s=wait):
+        # The shipper of a process that died is finishing its work: wait for it, and say so.
+        owner_alive = process_alive(meta.owner_pid)
+        wait = wait_s if owner_alive else max(wait_s, ORPHAN_WAIT_S)
+        shipped = ship_all(shipper)
+        if not shipped and wait > 0:
+            if not owner_alive:
+                print(
+                    f"newsdesk: the shipper of process {meta.owner_pid}, which has ended, still "
+                    f"holds the log of run {meta.run_id} ({log}); waiting up to {wait:.0f}s "
+                    "for it to let go",
+                    file=sys.stderr,
+                )
+            shipped = ship_all(shipper, wait_s=wait)
+        if not shipped:
             report.busy.append(meta.run_id)
             continue
         report.set_aside.extend(shipper.set_aside)
