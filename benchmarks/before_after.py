@@ -8,6 +8,9 @@ without logging) and `newsdesk`. A change to the logger's hot path shows as a di
 the `newsdesk` column with the `none` column unchanged.
 
     python benchmarks/before_after.py --before c6b8e1d --runs 5 --out benchmarks/results
+
+With `--after REV` both sides are commits, each checked out: the working tree may change
+meanwhile.
 """
 
 from __future__ import annotations
@@ -27,9 +30,19 @@ VARIANTS = ("none", "newsdesk")
 def one_run(tree: Path, seconds: float) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="before-after-") as out:
         subprocess.run(
-            [sys.executable, str(tree / SCRIPT), "--rounds", "1", "--seconds", str(seconds),
-             "--out", out],
-            check=True, capture_output=True, cwd=tree,
+            [
+                sys.executable,
+                str(tree / SCRIPT),
+                "--rounds",
+                "1",
+                "--seconds",
+                str(seconds),
+                "--out",
+                out,
+            ],
+            check=True,
+            capture_output=True,
+            cwd=tree,
         )
         return json.loads((Path(out) / "loop_slowdown.json").read_text())["results"]
 
@@ -51,9 +64,9 @@ def summarise(runs: list[list[dict]]) -> dict[str, dict[str, dict[str, float]]]:
     return table
 
 
-def markdown(before: str, summary: dict[str, dict]) -> str:
+def markdown(before: str, after: str, summary: dict[str, dict]) -> str:
     lines = [
-        f"# Loop slowdown, {before} against the working tree",
+        f"# Loop slowdown, {before} against {after}",
         "",
         "Alternating runs of `benchmarks/loop_slowdown.py` (one round each); minimum ms per "
         "step over the runs, spread (max/min) in brackets, slowdown against the same tree's "
@@ -73,34 +86,48 @@ def markdown(before: str, summary: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _checkout(path: Path, revision: str) -> Path:
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), revision],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the commit to compare against")
+    parser.add_argument("--after", default=None, help="a commit instead of the working tree")
     parser.add_argument("--runs", type=int, default=5, help="runs per tree")
     parser.add_argument("--seconds", type=float, default=1.0, help="loop time per round")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="before-tree-") as holder:
-        before_tree = Path(holder) / "tree"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(before_tree), args.before],
-            check=True, capture_output=True, cwd=ROOT,
-        )
+    after = args.after or "the working tree"
+    with tempfile.TemporaryDirectory(prefix="before-after-") as holder:
+        before_tree = _checkout(Path(holder) / "before", args.before)
+        after_tree = ROOT if args.after is None else _checkout(Path(holder) / "after", args.after)
         try:
             runs: dict[str, list] = {"before": [], "after": []}
-            trees = [("before", before_tree), ("after", ROOT)]
+            trees = [("before", before_tree), ("after", after_tree)]
             for _ in range(args.runs):
                 for tree_name, tree in trees:
                     runs[tree_name].append(one_run(tree, args.seconds))
                 trees.reverse()  # neither tree always runs first
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(before_tree)],
-                           check=False, capture_output=True, cwd=ROOT)
+            for tree in {before_tree, after_tree} - {ROOT}:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(tree)],
+                    check=False,
+                    capture_output=True,
+                    cwd=ROOT,
+                )
     summary = {tree: summarise(found) for tree, found in runs.items()}
     args.out.mkdir(parents=True, exist_ok=True)
-    report = {"before": args.before, "runs": args.runs, "summary": summary}
+    report = {"before": args.before, "after": after, "runs": args.runs, "summary": summary}
     (args.out / "before_after.json").write_text(json.dumps(report, indent=2))
-    text = markdown(args.before, summary)
+    text = markdown(args.before, after, summary)
     (args.out / "before_after.md").write_text(text)
     print(text)
 
