@@ -596,3 +596,21 @@ def test_sync_says_it_waits_for_the_shipper_of_a_dead_process(store_uri, tmp_pat
     assert f"the shipper of process {dead}, which has ended, still holds the log of run" in err
     assert "waiting up to 60s" in err
     assert [s for s, _ in history(store_uri, run_id, "train/loss")] == list(range(50))
+
+
+def test_a_flush_line_that_fills_its_segment_is_waited_for_in_that_segment(tmp_path):
+    """A flush waits until the store acknowledged its line's end; when that line fills its
+    segment, the mark must name that segment, not the next one (where offset 0 is reached
+    at once, and the flush would return before the points are stored)."""
+    from tracker.shipping.wal import RunMeta, json_line, segments
+    from tracker.shipping.writer import WalWriter
+
+    points, flush = b"m\t1\t1\ttrain/loss\t0.5\n" * 2, json_line({"t": "f"})
+    size = len(points) + len(flush)  # the flush line fills the segment exactly
+    writer = WalWriter(tmp_path / "log", RunMeta("sqlite:///x.db", "run", os.getpid()), size)
+    first = writer.segment
+    writer.write(points)
+    assert writer.write_marked(flush) == (first, size)
+    assert writer.segment != first, "the flush line filled the segment: a new one began"
+    assert [p.name for p in segments(tmp_path / "log")] == sorted([first, writer.segment])
+    writer.close()

@@ -76,6 +76,10 @@ class WalWriter:
         self._closed = False
         self._roll_due = False
         self._writes = 0
+        # Where the last line of the previous segment ended, and how many rollovers followed
+        # a line: a flush that filled a segment waits on the segment it went to.
+        self._previous = ("", 0)
+        self._rolls = 0
         # Why there is no segment to write to (a failed write, then no new segment).
         self._broken: OSError | None = None
         self.segment, self._fd = self._new_segment()
@@ -89,35 +93,55 @@ class WalWriter:
         return name, os.open(self.directory / name, flags, 0o644)
 
     def write(self, data: bytes) -> None:
-        """One line, handed to the OS before returning (`os.write`, no Python buffer)."""
-        self.write_marked(data)
-
-    def write_marked(self, data: bytes) -> tuple[str, int]:
-        """Write a line and return where it ends (segment, offset), for a flush to wait on.
+        """One line, handed to the OS before returning (`os.write`, no Python buffer).
 
         Raises `RunLogError` (naming the log) when the line could not be written whole; the
         log then holds none of it."""
         with self._lock:
-            if self._closed:
-                raise RunLogError(errno.EBADF, f"the run log {self.directory} is closed")
-            self._writes += 1
-            if self._roll_due or not self._writes % VANISH_CHECK_EVERY:
-                self._recreate_if_deleted()
-            if self._roll_due:
-                self._roll(must=self._fd < 0)
-            if self._fd < 0:
-                raise self._error(self._broken or OSError(errno.EBADF, "no segment"))
-            start = self.size
-            try:
-                self._write_all(memoryview(data))
-            except OSError as exc:
-                self._cut_back(start)
-                raise self._error(exc) from exc
-            self.size = start + len(data)
-            if self.size >= self._segment_bytes:
-                self._roll_due = True
-                self._roll(must=False)
+            self._append(data)
+
+    def write_marked(self, data: bytes) -> tuple[str, int]:
+        """Write a line and return where it ends (segment, offset), for a flush to wait on."""
+        with self._lock:
+            rolls = self._rolls
+            self._append(data)
+            if self._rolls != rolls:  # the line filled its segment, which was left after it
+                return self._previous
             return self.segment, self.size
+
+    def _append(self, data: bytes) -> None:
+        """The hot path (the caller holds the lock): one `os.write`; everything else only
+        every `VANISH_CHECK_EVERY` lines, on a rollover or after a failure."""
+        self._writes += 1
+        if self._fd < 0 or self._roll_due or not self._writes % VANISH_CHECK_EVERY:
+            self._before_append()
+        start = self.size
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):  # a regular file takes all of it unless the disk is full
+                self._write_all(memoryview(data)[written:])
+        except OSError as exc:
+            self._cut_back(start)
+            raise self._error(exc) from exc
+        self.size = start + len(data)
+        if self.size >= self._segment_bytes:
+            line_end = (self.segment, self.size)
+            self._roll_due = True
+            self._roll(must=False)
+            if not self._roll_due:
+                self._previous, self._rolls = line_end, self._rolls + 1
+
+    def _before_append(self) -> None:
+        if self._closed:
+            raise RunLogError(errno.EBADF, f"the run log {self.directory} is closed")
+        try:
+            self._recreate_if_deleted()
+        except OSError as exc:  # the folder cannot be made again (its parent is gone too)
+            raise self._error(exc) from exc
+        if self._roll_due:
+            self._roll(must=self._fd < 0)
+        if self._fd < 0:
+            raise self._error(self._broken or OSError(errno.EBADF, "no segment"))
 
     def check(self) -> None:
         """Look now whether the log folder was deleted (and make it again): before a flush
