@@ -355,7 +355,7 @@ def test_a_damaged_line_in_the_live_segment_costs_that_line_only(store_uri, tmp_
 def test_a_log_folder_deleted_mid_run_is_made_again_and_nothing_is_lost(store_uri, tmp_path):
     """Item 6: the log folder deleted while the run was open: 2,000 later points were lost
     silently, close said they were "kept in" the deleted path, and the run stayed RUNNING.
-    The writer notices (every 1024 lines, at a flush and at the close), makes the folder
+    The writer notices (every 64 KiB written, at a flush and at the close), makes the folder
     again from the open segment, and a new shipper ships it; the store skips what it has."""
     import shutil
 

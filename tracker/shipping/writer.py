@@ -18,9 +18,9 @@ from pathlib import Path
 
 from tracker.shipping.wal import FILES_DIR, RunMeta, write_meta
 
-# Every this many lines the writer looks whether its log folder was deleted under it (one
-# `fstat`); rollover, flush and close look too.
-VANISH_CHECK_EVERY = 1024
+# Every this many bytes written the writer looks whether its log folder was deleted under it
+# (one `fstat`, every ~2,000 lines); a rollover, a flush and the close look too.
+VANISH_CHECK_BYTES = 64 << 10
 
 
 class RunLogError(OSError):
@@ -75,15 +75,11 @@ class WalWriter:
         self._fd = -1
         self._closed = False
         self._roll_due = False
-        self._writes = 0
-        # Where the last line of the previous segment ended, and how many rollovers followed
-        # a line: a flush that filled a segment waits on the segment it went to.
-        self._previous = ("", 0)
-        self._rolls = 0
         # Why there is no segment to write to (a failed write, then no new segment).
         self._broken: OSError | None = None
         self.segment, self._fd = self._new_segment()
         self.size = 0
+        self._set_next_check()
 
     def _new_segment(self) -> tuple[str, int]:
         # The name sorts in writing order across processes (a resumed run adds segments).
@@ -97,39 +93,58 @@ class WalWriter:
 
         Raises `RunLogError` (naming the log) when the line could not be written whole; the
         log then holds none of it."""
-        with self._lock:
-            self._append(data)
+        # The caller's hot path: one `os.write` and one comparison under the lock; the rest
+        # only past `_next_check` (a rollover, a look for a deleted folder) or while
+        # `_unusual` (closed, a rollover due, no segment after a failure). Written out here
+        # rather than shared with `write_marked`: a method call and a `with` block would add
+        # a third to its cost.
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._unusual:
+                self._before_append()
+            start = self.size
+            try:
+                written = os.write(self._fd, data)
+                if written != len(data):  # a regular file takes all of it unless it is full
+                    self._write_all(memoryview(data)[written:])
+            except OSError as exc:
+                self._cut_back(start)
+                raise self._error(exc) from exc
+            self.size = size = start + len(data)
+            if size >= self._next_check:
+                self._after_append()
+        finally:
+            lock.release()
 
     def write_marked(self, data: bytes) -> tuple[str, int]:
         """Write a line and return where it ends (segment, offset), for a flush to wait on."""
         with self._lock:
-            rolls = self._rolls
-            self._append(data)
-            if self._rolls != rolls:  # the line filled its segment, which was left after it
-                return self._previous
-            return self.segment, self.size
+            if self._unusual:
+                self._before_append()
+            start = self.size
+            try:
+                self._write_all(memoryview(data))
+            except OSError as exc:
+                self._cut_back(start)
+                raise self._error(exc) from exc
+            self.size = start + len(data)
+            mark = (self.segment, self.size)  # before a rollover this line may cause
+            if self.size >= self._next_check:
+                self._after_append()
+            return mark
 
-    def _append(self, data: bytes) -> None:
-        """The hot path (the caller holds the lock): one `os.write`; everything else only
-        every `VANISH_CHECK_EVERY` lines, on a rollover or after a failure."""
-        self._writes += 1
-        if self._fd < 0 or self._roll_due or not self._writes % VANISH_CHECK_EVERY:
-            self._before_append()
-        start = self.size
-        try:
-            written = os.write(self._fd, data)
-            if written != len(data):  # a regular file takes all of it unless the disk is full
-                self._write_all(memoryview(data)[written:])
-        except OSError as exc:
-            self._cut_back(start)
-            raise self._error(exc) from exc
-        self.size = start + len(data)
+    def _after_append(self) -> None:
         if self.size >= self._segment_bytes:
-            line_end = (self.segment, self.size)
             self._roll_due = True
             self._roll(must=False)
-            if not self._roll_due:
-                self._previous, self._rolls = line_end, self._rolls + 1
+        else:
+            self._recreate_if_deleted()
+        self._set_next_check()
+
+    def _set_next_check(self) -> None:
+        self._unusual = self._closed or self._roll_due or self._fd < 0
+        self._next_check = min(self._segment_bytes, self.size + VANISH_CHECK_BYTES)
 
     def _before_append(self) -> None:
         if self._closed:
@@ -140,6 +155,7 @@ class WalWriter:
             raise self._error(exc) from exc
         if self._roll_due:
             self._roll(must=self._fd < 0)
+        self._set_next_check()
         if self._fd < 0:
             raise self._error(self._broken or OSError(errno.EBADF, "no segment"))
 
@@ -182,11 +198,13 @@ class WalWriter:
                 self._fd = -1
             if must:
                 self._broken = exc
+            self._set_next_check()
             return
         old, self._fd = self._fd, fd
         self.segment, self.size, self._roll_due = segment, 0, False
         if old >= 0:
             os.close(old)
+        self._set_next_check()
 
     def _recreate_if_deleted(self) -> None:
         if self._fd < 0 or os.fstat(self._fd).st_nlink > 0:
@@ -200,6 +218,7 @@ class WalWriter:
         os.close(old)
         self._write_all(memoryview(content))
         self.size = len(content)
+        self._set_next_check()
         if self._on_recreated is not None:
             self._on_recreated(len(content))
 
@@ -225,3 +244,4 @@ class WalWriter:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+            self._set_next_check()
