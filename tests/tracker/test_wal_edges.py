@@ -14,6 +14,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from tracker import TrainingLogger, WriterConfig
+from tracker.processes import scheduler_state
 
 FAST_FLUSH = WriterConfig(flush_interval_s=0.05)
 
@@ -457,13 +458,13 @@ def test_an_orphan_shipper_leaves_a_reopened_run_and_its_log_alone(server, tmp_p
         import os, sys, time
         from pathlib import Path
         from tracker import TrainingLogger, WriterConfig
-        cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=15.0, backoff_max_s=15.0)
+        cfg = WriterConfig(flush_interval_s=0.05, backoff_initial_s=2.0, backoff_max_s=2.0)
         log = TrainingLogger("orphan", tracking_uri=os.environ["STORE"],
                              spool_dir=Path(os.environ["SPOOL"]), writer_config=cfg)
         for step in range(20):
             log.log_metrics({"train/loss": 1.0}, step=step)
         assert log.flush(timeout=60)
-        print(log.run_id, flush=True)
+        print(log.run_id, log._shipper.pid, flush=True)
         sys.stdin.readline()  # the store is down now
         for step in range(20, 45):
             log.log_metrics({"train/loss": 1.0}, step=step)
@@ -474,7 +475,8 @@ def test_an_orphan_shipper_leaves_a_reopened_run_and_its_log_alone(server, tmp_p
         server.url,
         spool,
     )
-    run_id = first.stdout.readline().strip()
+    run_id, orphan = first.stdout.readline().split()
+    orphan = int(orphan)
     server.kill()
     first.stdin.write("\n")
     first.stdin.flush()
@@ -482,8 +484,11 @@ def test_an_orphan_shipper_leaves_a_reopened_run_and_its_log_alone(server, tmp_p
     directory = wal_dir(spool, run_id)
     deadline = time.monotonic() + 60
     while read_state(directory).failures < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)  # the shipper failed once and now waits 15 s before trying again
-    first.kill()  # SIGKILL: its shipper is orphaned, in the middle of its backoff
+        time.sleep(0.05)  # the shipper failed once and waits out its backoff
+    # Held still (as a request hanging on a dead server holds it) until the run is reopened:
+    # however slow the machine, it acts only once the run is open again.
+    os.kill(orphan, signal.SIGSTOP)
+    first.kill()  # SIGKILL: its shipper is orphaned
     first.wait()
     server.start()
 
@@ -491,7 +496,10 @@ def test_an_orphan_shipper_leaves_a_reopened_run_and_its_log_alone(server, tmp_p
                          writer_config=WriterConfig(flush_interval_s=0.05))
     for step in range(45, 50):
         log.log_metrics({"train/loss": 2.0}, step=step)
-    time.sleep(20)  # the orphan's backoff ends while the run is open here
+    os.kill(orphan, signal.SIGCONT)  # its backoff is over: it tries the store again now
+    deadline = time.monotonic() + 60
+    while scheduler_state(orphan) not in (None, "Z", "X") and time.monotonic() < deadline:
+        time.sleep(0.05)  # until it has ended (not our child: nothing to wait for)
     for step in range(50, 60):
         log.log_metrics({"train/loss": 2.0}, step=step)
     log.close()
