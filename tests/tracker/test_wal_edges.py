@@ -568,9 +568,26 @@ def test_a_read_only_log_folder_names_the_cause_and_leaves_no_run_running(store_
     assert "newsdesk.unshipped" not in run.data.tags
 
 
-def test_sync_says_it_waits_for_the_shipper_of_a_dead_process(store_uri, tmp_path, capsys):
+class _Watched:
+    """A stderr that keeps what is written and sets `said` once `words` appear in it."""
+
+    def __init__(self, words: str) -> None:
+        self.words, self.text, self.said = words, "", threading.Event()
+
+    def write(self, text: str) -> int:
+        self.text += text
+        if self.words in self.text:
+            self.said.set()
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_sync_says_it_waits_for_the_shipper_of_a_dead_process(store_uri, tmp_path, monkeypatch):
     """Item 5: `newsdesk resume` (which syncs first) waited up to 60 s for the log lock of a
-    dead process's shipper without saying so. Here another process holds the lock for 2 s."""
+    dead process's shipper without saying so. Here another process holds the lock until
+    sync has said that it waits."""
     import subprocess
     import sys
 
@@ -589,20 +606,34 @@ def test_sync_says_it_waits_for_the_shipper_of_a_dead_process(store_uri, tmp_pat
     writer.close()
     holder = subprocess.Popen(
         [sys.executable, "-c", (
-            "import fcntl, os, sys, time\n"
+            "import fcntl, os, sys\n"
             f"fd = os.open({str(directory / LOCK_FILE)!r}, os.O_RDWR | os.O_CREAT)\n"
             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
             "print('held', flush=True)\n"
-            "time.sleep(2)\n"
+            "sys.stdin.readline()\n"
         )],
-        stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     assert holder.stdout.readline().strip() == "held"
-    assert main(["sync", "--tracking-uri", store_uri, "--spool-dir", str(spool)]) == 0
-    holder.wait()
-    err = capsys.readouterr().err
-    assert f"the shipper of process {dead}, which has ended, still holds the log of run" in err
-    assert "waiting up to 60s" in err
+    err = _Watched("waiting up to")
+    monkeypatch.setattr(sys, "stderr", err)
+
+    def release() -> None:
+        if err.said.wait(timeout=120):
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    try:
+        assert main(["sync", "--tracking-uri", store_uri, "--spool-dir", str(spool)]) == 0
+    finally:
+        err.said.set()
+        releaser.join()
+        holder.communicate(timeout=30)
+    said = err.text
+    assert f"the shipper of process {dead}, which has ended, still holds the log of run" in said
+    assert "waiting up to 60s" in said
     assert [s for s, _ in history(store_uri, run_id, "train/loss")] == list(range(50))
 
 

@@ -157,11 +157,15 @@ class ShipperHandle:
         said_held = False
         seen = None
         quick, woken_at = self.store_unanswered, failures
-        last = time.monotonic()
+        last, was_running = time.monotonic(), True
         while not self.exited() or (self._died() and self._replace()):
             state = read_state(self.directory)
             now = time.monotonic()
             elapsed, last = now - last, now
+            # An interval is the store's only when the shipper was seen waiting at both of
+            # its ends: this process, starved too, may look only now and then.
+            running = scheduler_state(self.pid) in _NOT_WAITING
+            running, was_running = running or was_running, running
             progress = (state.stored, sum(state.acked.values()))
             if progress != seen:
                 if seen is not None:
@@ -174,7 +178,7 @@ class ShipperHandle:
             elif quick and state.failures > woken_at:
                 woken_at = state.failures
                 self.wake()
-            elif scheduler_state(self.pid) in _NOT_WAITING:
+            elif running:
                 held += elapsed
                 if held >= patience and not said_held:
                     said_held = True
