@@ -324,6 +324,14 @@ def test_segments_the_store_has_taken_are_deleted_while_the_run_goes_on(store_ur
     assert [s for s, _ in history(store_uri, log.run_id, "train/loss")] == list(range(20_100))
 
 
+def _stored_100(log: TrainingLogger) -> TrainingLogger:
+    """`log` once steps 0-99 of `train/loss` are logged and stored."""
+    for step in range(100):
+        log.log_metrics({"train/loss": 0.5}, step=step)
+    assert log.flush(timeout=60)
+    return log
+
+
 def test_a_damaged_line_in_the_live_segment_costs_that_line_only(store_uri, tmp_path):
     """Item 4: damage in the segment being written made the live shipper rename it away;
     every later point and the close went into the renamed file, `flush` never returned and
@@ -331,11 +339,8 @@ def test_a_damaged_line_in_the_live_segment_costs_that_line_only(store_uri, tmp_
     stored, and the run ends FAILED with the damage named in a tag and at the close."""
     notes = tmp_path / "notes.txt"
     with notes.open("w") as notify:
-        log = TrainingLogger("damaged", tracking_uri=store_uri, writer_config=FAST_FLUSH,
-                             spool_dir=tmp_path, notify=notify)
-        for step in range(100):
-            log.log_metrics({"train/loss": 0.5}, step=step)
-        assert log.flush(timeout=60)
+        log = _stored_100(TrainingLogger("damaged", tracking_uri=store_uri, spool_dir=tmp_path,
+                                         writer_config=FAST_FLUSH, notify=notify))
         with (log._wal_dir / log._wal.segment).open("ab") as segment:
             segment.write(b"\x00 not a record \xff\n")  # another program wrote here
         for step in range(100, 200):
@@ -543,11 +548,8 @@ def test_a_read_only_log_folder_names_the_cause_and_leaves_no_run_running(store_
     spool = tmp_path / "spool"
     cfg = WriterConfig(flush_interval_s=0.05, segment_bytes=4096)
     with notes.open("w") as notify:
-        log = TrainingLogger("readonly", tracking_uri=store_uri, writer_config=cfg,
-                             spool_dir=spool, notify=notify)
-        for step in range(100):
-            log.log_metrics({"train/loss": 0.5}, step=step)
-        assert log.flush(timeout=60)
+        log = _stored_100(TrainingLogger("readonly", tracking_uri=store_uri, spool_dir=spool,
+                                         writer_config=cfg, notify=notify))
         with read_only_folder(log._wal_dir):
             for step in range(100, 400):  # past a rollover, which cannot make its segment
                 log.log_metrics({"train/loss": 0.5}, step=step)
