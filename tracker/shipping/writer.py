@@ -93,46 +93,38 @@ class WalWriter:
 
         Raises `RunLogError` (naming the log) when the line could not be written whole; the
         log then holds none of it."""
-        # The caller's hot path: one `os.write` and one comparison under the lock; the rest
-        # only past `_next_check` (a rollover, a look for a deleted folder) or while
-        # `_unusual` (closed, a rollover due, no segment after a failure). Written out here
-        # rather than shared with `write_marked`: a method call and a `with` block would add
-        # a third to its cost.
         lock = self._lock
-        lock.acquire()
+        lock.acquire()  # not `with`: on the caller's hot path it costs a third more
         try:
-            if self._unusual:
-                self._before_append()
-            start = self.size
-            try:
-                written = os.write(self._fd, data)
-                if written != len(data):  # a regular file takes all of it unless it is full
-                    self._write_all(memoryview(data)[written:])
-            except OSError as exc:
-                self._cut_back(start)
-                raise self._error(exc) from exc
-            self.size = size = start + len(data)
-            if size >= self._next_check:
-                self._after_append()
+            self._append(data)
         finally:
             lock.release()
 
     def write_marked(self, data: bytes) -> tuple[str, int]:
         """Write a line and return where it ends (segment, offset), for a flush to wait on."""
         with self._lock:
-            if self._unusual:
-                self._before_append()
-            start = self.size
-            try:
-                self._write_all(memoryview(data))
-            except OSError as exc:
-                self._cut_back(start)
-                raise self._error(exc) from exc
-            self.size = start + len(data)
-            mark = (self.segment, self.size)  # before a rollover this line may cause
-            if self.size >= self._next_check:
-                self._after_append()
-            return mark
+            return self._append(data)
+
+    def _append(self, data: bytes) -> tuple[str, int]:
+        """One `os.write` and one comparison (the caller holds the lock); the rest only past
+        `_next_check` (a rollover, a look for a deleted folder) or while `_unusual` (closed,
+        a rollover due, no segment after a failure). Returns where the line ends, before any
+        rollover it causes."""
+        if self._unusual:
+            self._before_append()
+        start = self.size
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):  # a regular file takes all of it unless it is full
+                self._write_all(memoryview(data)[written:])
+        except OSError as exc:
+            self._cut_back(start)
+            raise self._error(exc) from exc
+        self.size = size = start + len(data)
+        mark = (self.segment, size)
+        if size >= self._next_check:
+            self._after_append()
+        return mark
 
     def _after_append(self) -> None:
         if self.size >= self._segment_bytes:
@@ -149,10 +141,7 @@ class WalWriter:
     def _before_append(self) -> None:
         if self._closed:
             raise RunLogError(errno.EBADF, f"the run log {self.directory} is closed")
-        try:
-            self._recreate_if_deleted()
-        except OSError as exc:  # the folder cannot be made again (its parent is gone too)
-            raise self._error(exc) from exc
+        self._recreate_if_deleted()
         if self._roll_due:
             self._roll(must=self._fd < 0)
         self._set_next_check()
@@ -210,10 +199,14 @@ class WalWriter:
         if self._fd < 0 or os.fstat(self._fd).st_nlink > 0:
             return
         content = self._read_back()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        write_meta(self.directory, self._meta)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_meta(self.directory, self._meta)
+            segment, fd = self._new_segment()
+        except OSError as exc:  # the folder cannot be made again (its parent is gone too)
+            raise self._error(exc) from exc
         old = self._fd
-        self.segment, self._fd = self._new_segment()
+        self.segment, self._fd = segment, fd
         self.size, self._roll_due = 0, False
         os.close(old)
         self._write_all(memoryview(content))
