@@ -28,8 +28,7 @@ from trainers.distributed import Distributed
 from trainers.evaluate import Evaluation, evaluate
 from trainers.progress import Progress
 from trainers.reporting import RunResult
-from trainers.resume_state import Checkpointer
-from trainers.state import TrainingParts, TrainingState
+from trainers.state import Checkpointer, TrainingParts, TrainingState
 
 ValidationHook = Callable[[int, float, float], None]  # (global_step, val loss, val acc)
 

@@ -23,8 +23,7 @@ from trainers.checkpoint import save_checkpoint
 from trainers.data.pipeline import DataConfig, PreparedData
 from trainers.evaluate import Evaluation, classification_report, confusion, macro_f1
 from trainers.plots import confusion_figure, curves_figure
-from trainers.resume_state import Checkpointer
-from trainers.state import History
+from trainers.state import Checkpointer, History
 
 
 @dataclass(kw_only=True)

@@ -27,7 +27,7 @@ from trainers.models.init import init_weights
 from trainers.models.ngram_bag import fit_bag_weights, with_derived_buckets, with_derived_ngrams
 from trainers.models.registry import build_model
 from trainers.reporting import RunOutcome, data_params, log_data_tags, log_results
-from trainers.resume_state import Checkpointer
+from trainers.state import Checkpointer
 
 
 # How long the store may take to acknowledge what training logged before the uploads start.

@@ -198,7 +198,7 @@ def test_checkpoints_wait_for_the_store(tiny, tmp_path, reachable):
     """A periodic resume checkpoint is saved only once the logger has stored what came before
     it; with the store unreachable the save is skipped (once per interval, not at every step).
     The final one is saved regardless."""
-    from trainers.resume_state import Checkpointer, load_resume_state
+    from trainers.state import Checkpointer, load_resume_state
 
     log = MemoryLogger() if reachable else _UnreachableStore()
     path = tmp_path / "resume.pt"

@@ -3,20 +3,22 @@
 After a crash the store holds, per metric key, a prefix of what the dead process handed over
 (the shipper sends the log in order). Training resumes from its last checkpoint, which is at or
 before that point, and recomputes the steps in between; `SkipLogged` drops the points the store
-already has, so each key's history has no gap and no duplicate across the restart.
+already has, so each key's history has no gap and no duplicate across the restart. This is the
+store's side of a resume; the training's side (the checkpoint) is `trainers.state`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow.entities import RunStatus as MlflowRunStatus
 from mlflow.tracking import MlflowClient
 
 from tracker.schema import RESUME_CHECKPOINT_TAG
-from tracker.store.location import resolve_store
+from tracker.shipping.sync import sync_spools
+from tracker.store.location import default_spool_dir, resolve_store
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,32 @@ def last_logged_steps(
         if history:
             last[key] = max(m.step for m in history)
     return last
+
+
+@dataclass
+class StoredProgress:
+    """How far the store holds a run's metrics, after what its last process logged shipped."""
+
+    last_steps: dict[str, int]
+    # What the shipping said (damaged files set aside, points shipped), one line each.
+    notes: list[str] = field(default_factory=list)
+
+
+def stored_progress(
+    run_id: str, keys: Iterable[str], tracking_uri: str | None = None
+) -> StoredProgress:
+    """Ship what the interrupted process logged for `run_id`, then read the last stored step
+    of each key. Shipping first matters: otherwise the resumed run logs those steps again,
+    and a later `sync` stores them a second time."""
+    directory = default_spool_dir(resolve_store(tracking_uri))
+    report = sync_spools(directory, tracking_uri, run_id=run_id)
+    notes = list(report.set_aside)
+    if report.files:
+        notes.append(
+            f"shipped {report.points} spooled metric points of run {run_id} "
+            f"from {len(report.files)} spool file(s) before resuming"
+        )
+    return StoredProgress(last_logged_steps(run_id, keys, tracking_uri), notes)
 
 
 class SkipLogged:

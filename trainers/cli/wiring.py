@@ -19,7 +19,7 @@ from tracker import TrainingLogger, schema
 from tracker.store.location import default_checkpoint_dir, resolve_store
 from trainers.cli.requests import Tracking
 from trainers.loop import TrainingDiverged, TrainingInterrupted
-from trainers.resume_state import STATIC_KEYS, Checkpointer, plain
+from trainers.state import STATIC_KEYS, Checkpointer, plain
 
 
 def open_logger(
