@@ -185,3 +185,14 @@ def test_sigterm_in_fit_ends_the_run_killed(encoded_slice, store_uri, tmp_path):
     with pytest.raises(SystemExit):  # Lightning's SIGTERMException
         _trainer(logger, tmp_path, [_SigtermAt(3)]).fit(model, train, val)
     assert MlflowClient(tracking_uri=store_uri).get_run(logger.run_id).info.status == "KILLED"
+
+
+def test_hyperparameters_given_as_an_argparse_namespace_are_logged(store_uri):
+    """Lightning lets a script hand its parsed arguments to `log_hyperparams` as they are."""
+    from argparse import Namespace
+
+    logger = NewsdeskLogger("lit", tracking_uri=store_uri)
+    logger.log_hyperparams(Namespace(lr=0.05, layers={"dim": 16}, act=F.relu))
+    logger.finalize("success")
+    params = MlflowClient(tracking_uri=store_uri).get_run(logger.run_id).data.params
+    assert params["lr"] == "0.05" and params["layers.dim"] == "16" and params["act"] == "relu"

@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import sys
-from argparse import Namespace
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,8 +58,6 @@ def _plain(value: Any) -> Any:
     other objects as their text."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Namespace):
-        return _plain(vars(value))
     if callable(value) and hasattr(value, "__name__"):
         return value.__name__
     return value
@@ -150,7 +147,11 @@ class NewsdeskLogger(Logger):
         self.experiment.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
     @rank_zero_only
-    def log_hyperparams(self, params: Mapping[str, Any] | Namespace, *args: Any, **kw: Any) -> None:
+    def log_hyperparams(self, params: Mapping[str, Any] | Any, *args: Any, **kw: Any) -> None:
+        """`params` is a mapping or, as Lightning also allows, an argparse `Namespace` (taken
+        by its attributes, so this module needs no argparse)."""
+        if not isinstance(params, Mapping):
+            params = vars(params)
         self.experiment.log_params(_plain(params))
 
     @rank_zero_only
