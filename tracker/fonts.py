@@ -67,7 +67,7 @@ def _add_fonts_installed_since_cache() -> int:
     """matplotlib lists the system's fonts once, in a cache it rebuilds only when its own
     version changes: a CJK font installed after the first figure ever drawn on the machine
     (`apt-get install fonts-wqy-zenhei`) stays invisible to it. Add the font files the cache
-    does not know, for this process (about 40 ms, only when no CJK font was found)."""
+    does not know, for this process (only when no CJK font was found)."""
     from matplotlib import font_manager
 
     known = {f.fname for f in font_manager.fontManager.ttflist}

@@ -78,9 +78,10 @@ def load_checkpoint(path: Path) -> dict:
 def packed_vocab(tokens: tuple | list) -> dict[str, Any]:
     """The vocabulary as one string and each token's length, not a list of strings.
 
-    Why: torch's weights-only unpickler reads a list of 287,000 strings (FastText's `ngrams`
-    vocabulary on THUCNews-45k) in 0.94 s, half of predicting 10,000 headlines; the string
-    and a tensor of lengths load in 0.01 s and split back in 0.05 s."""
+    Why: torch's weights-only unpickler reads a list of hundreds of thousands of strings
+    (FastText's `ngrams` vocabulary on THUCNews-45k) slowly enough to be a large part of
+    predicting; one string and a tensor of lengths load and split back in a small fraction
+    of that."""
     return {
         "vocab_text": "".join(tokens),
         "vocab_lengths": torch.tensor([len(t) for t in tokens], dtype=torch.int32),

@@ -23,10 +23,10 @@ from trainers.models.registry import build_model, config_from_dict
 class Predictor:
     """Wraps a trained model with its vocabulary, tokenizer and label names.
 
-    Batches of 256, with texts sorted by length (`logits_by_length`): for 10,000 THUCNews
-    headlines on 2 cores the LSTM's model part took 0.45-0.55 s at 256 against 0.60 s at
-    128, TextCNN's 0.27-0.37 s at 128 and 256 against 0.8 s at 512 and above. The texts are
-    encoded on two cores (`encode_all`).
+    Batches of 256, with texts sorted by length (`logits_by_length`): on the CPU, smaller
+    batches pay the per-call overhead more often and larger ones (512 and above) fall out of
+    the caches, for the LSTM and TextCNN alike. The texts are encoded on two cores
+    (`encode_all`).
     """
 
     def __init__(

@@ -164,8 +164,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         texts = list(args.texts)
     else:
         raise UsageError("give headlines as arguments or --file FILE")
-    # MLflow's check of the model's requirements against the installed packages costs 1 s;
-    # the model's code is this package's own, so it runs with --debug only.
+    # MLflow's check of the model's requirements against the installed packages costs as
+    # much as a large prediction; the model's code is this package's own, so it runs with
+    # --debug only.
     model = load_model(
         args.model_uri or default_model_uri(args.experiment),
         args.tracking_uri,

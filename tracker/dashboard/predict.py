@@ -50,8 +50,8 @@ def load_model(model_uri: str, tracking_uri: str | None = None, *, check_require
     set. The loaded model holds its weights in memory, so the folder is removed after.
 
     `check_requirements=False` skips MLflow's comparison of the model's pip requirements with
-    the installed packages: it maps every installed distribution to its modules, about 1 s, as
-    long as predicting 10,000 headlines, to warn of version differences only.
+    the installed packages: it maps every installed distribution to its modules, which takes
+    as long as a large prediction, to warn of version differences only.
     """
     store = resolve_store(tracking_uri).tracking_uri
     client = MlflowClient(tracking_uri=store, registry_uri=store)

@@ -86,10 +86,10 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same code, the s
 def write_code_archive(packages: list[str], archive: Path) -> Path:
     """The `.py` files of the importable `packages`, under their package paths, in one zip.
 
-    Why one file: a model's artifacts are uploaded one HTTP request per file. The tracker and
-    trainers packages as folders were 94 of the 101 files of every text model, 13 s of
-    uploads to a server behind basic auth (each request checks the password) for a
-    5-step training. Entries are sorted and dated alike, so the same code gives the same
+    Why one file: a model's artifacts are uploaded one HTTP request per file, and the tracker
+    and trainers packages as folders were most of the files of every text model; behind basic
+    auth each request checks the password, so a short training spent longer uploading its
+    code than training. Entries are sorted and dated alike, so the same code gives the same
     archive."""
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for package in packages:

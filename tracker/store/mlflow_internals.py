@@ -19,9 +19,9 @@
   machine that CPU is taken from the training loop (docs/benchmarks.md).
   `tests/tracker/test_mlflow_internals.py` stores the same points both ways and compares
   every history and latest value.
-- The `metrics` and `runs` tables: `metric_history` reads 150,000 points in one SQL query
-  instead of building one MLflow entity per point (0.6 s against 4 s); the query names the
-  columns of MLflow's database schema.
+- The `metrics` and `runs` tables: `metric_history` reads a run's points in one SQL query
+  instead of building one MLflow entity per point (several times faster on a long
+  history, see docs/benchmarks.md); the query names the columns of MLflow's database schema.
 
 An MLflow upgrade that moves any of these fails here, at import, with one line naming the
 MLflow version, and `tests/tracker/test_mlflow_internals.py` checks their behaviour, so the

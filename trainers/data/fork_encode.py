@@ -1,7 +1,7 @@
 """Encoding many texts to padded token ids on two cores: a forked child takes the second half.
 
 jieba's segmentation is pure Python and holds the GIL, so threads cannot share it; it was a
-third of predicting 10,000 headlines with a `char+word` model (0.6 s of 1.4 s). A child made
+large part of predicting many headlines with a `char+word` model. A child made
 by `fork` already holds the loaded tokenizer and vocabulary (nothing is pickled or loaded
 again) and sends back one array of ids through a pipe.
 
@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-# Below this many texts a fork (about 20 ms with torch loaded) is not worth it.
+# Below this many texts a fork (a copy of a process with torch loaded) is not worth it.
 MIN_PARALLEL = 2_000
 
 

@@ -1,9 +1,9 @@
 """A compact jieba dictionary: the 60,000 most frequent words of jieba's own 349,046.
 
-Why: every process that tokenizes with jieba's full dictionary first loads it, 0.68 s on two
-CPU cores, which was half of FastText's time to predict 10,000 headlines. The compact one
-loads in 0.07 s and, on THUCNews-45k, FastText trained on it reached the same accuracy
-(90.48 % against 90.49 %): the words that carry a headline's topic are frequent ones, and
+Why: every process that tokenizes with jieba's full dictionary first loads it, which was
+about half of FastText's time to predict a large file of headlines. The compact one loads
+several times faster and, on THUCNews-45k, FastText trained on it reached the same accuracy
+(benchmarks/NOTES-models.md): the words that carry a headline's topic are frequent ones, and
 jieba's HMM still joins the characters it does not know.
 
 The file is derived from the installed jieba's `dict.txt` (stable sort by frequency, so the

@@ -57,11 +57,11 @@ class CharWordTokenizer:
     """The characters, then jieba's words of two or more characters (the single-character
     words are the characters again). One sequence and one vocabulary, so every model, the
     checkpoint and `predict` take it unchanged: FastText's bag and TextCNN's windows see
-    words next to characters (on THUCNews-45k the words lift FastText from 89.4 % to about
-    90.5 %), and characters still cover the words jieba never saw in training.
+    words next to characters (on THUCNews-45k the words lift FastText's accuracy), and
+    characters still cover the words jieba never saw in training.
 
-    Segmented with jieba's compact dictionary, which loads ten times faster than the full one
-    for the same accuracy (see `trainers.data.jieba_dict`)."""
+    Segmented with jieba's compact dictionary, which loads faster than the full one for the
+    same accuracy (see `trainers.data.jieba_dict`)."""
 
     name = "char+word"
 
@@ -81,9 +81,9 @@ class NgramTokenizer:
     them as they are (`ngrams=1`: no hashed pairs of adjacent tokens).
 
     Why: FastText on these features, L2-normalised TF-IDF weights (`bag_norm="l2"`) and the
-    one-vs-rest hinge loss reached 91.0-91.4 % on THUCNews-45k, where the `char+word` sequence
-    with its hashed bigrams (character bigrams, word bigrams and the pair across the two parts)
-    stayed at 90.4-90.7 % under either loss (benchmarks/NOTES-models.md)."""
+    one-vs-rest hinge loss was more accurate on THUCNews-45k than on the `char+word` sequence
+    with its hashed bigrams (character bigrams, word bigrams and the pair across the two
+    parts) under either loss (benchmarks/NOTES-models.md)."""
 
     name = "ngrams"
     _SPACES = re.compile(r"\s\s+")

@@ -43,10 +43,10 @@ def derived_buckets(ids: torch.Tensor, ngrams: int = 2) -> int:
     """One bucket per distinct n-gram (2 to `ngrams`) of the training texts' `[N, L]` token
     ids, rounded up to a multiple of 10,000, at most `MAX_DERIVED_BUCKETS`.
 
-    Why: a fixed 200,000 rows made every bag model on a 1,000-line corpus (20,000 distinct
-    bigrams) a 94 MB checkpoint, most of it rows no text hashes to, written with their
-    optimizer moments at every resume checkpoint and uploaded with the model. THUCNews-45k
-    has 503,000 distinct bigrams, so it keeps the 200,000 its results were measured with."""
+    Why: a fixed 200,000 rows made every bag model on a small corpus a checkpoint of mostly
+    rows no text hashes to, written with their optimizer moments at every resume checkpoint
+    and uploaded with the model. THUCNews-45k has more distinct bigrams than the cap, so it
+    keeps the 200,000 rows its tuning used (benchmarks/NOTES-models.md)."""
     # The table's own hashing with no modulo (and an offset of 1), so that every n-gram keeps
     # its own id; the unigram columns are dropped. Unigrams only or no texts: 10,000.
     hashed = ngram_ids(ids, 1, 1 << 62, ngrams)[:, ids.shape[1] :]
@@ -90,10 +90,11 @@ def bag_table(
     std: float = 0.1,
 ) -> nn.EmbeddingBag:
     """The shared table, `sparse=True`: a step updates only the rows its batch touched (two
-    dense 250,499 x 300 tables, as in the reference, cost 0.85 s per step).
+    dense tables, as in the reference, made every step update every row).
 
-    `random_init=False` leaves it uninitialised, for weights loaded right after: drawing 25 M
-    random numbers twice was 0.23 s of loading a model to predict."""
+    `random_init=False` leaves it uninitialised, for weights loaded right after: drawing
+    millions of random numbers only to overwrite them was a visible part of loading a model
+    to predict."""
     rows = vocab_size + (buckets if ngrams > 1 else 0)
     if not random_init:
         empty = torch.empty(rows, dim)
@@ -109,9 +110,9 @@ def idf_weights(bags: torch.Tensor, rows: int, chunk: int = 100_000) -> torch.Te
     """Each table row's inverse document frequency over the training texts' bags (`[N, n]`
     row ids), `ln((1 + N) / (1 + df)) + 1` as scikit-learn's smoothed idf.
 
-    Why: averaged with these weights, FastText's bag reached 90.56 / 90.47 / 90.46 % on
-    THUCNews-45k (three seeds) against 90.17 / 90.21 / 90.15 % for the plain mean; a rare
-    topic word counts for more than a frequent particle, as in the TF-IDF baseline. Rows no
+    Why: averaged with these weights, FastText's bag was more accurate on THUCNews-45k than
+    with the plain mean over three seeds (benchmarks/NOTES-models.md); a rare topic word
+    counts for more than a frequent particle, as in the TF-IDF baseline. Rows no
     training text has (and the padding row) weigh 0: their vectors never received a
     gradient, so they would only add noise."""
     n = bags.shape[0]
@@ -178,8 +179,9 @@ class FoldedTable:
     """Inference only: a bag table folded into the classifier columns that read it.
 
     The classifier is linear in the bag's mean, so `W @ mean(rows) = mean(rows @ W.T)`: a
-    table of [rows, classes] instead of [rows, dim] gives the same scores from a gather ten
-    times narrower (on two CPU cores the bag was 40 % of TextCNN's prediction time). Remade
+    table of [rows, classes] instead of [rows, dim] gives the same scores from a gather
+    `dim / classes` times narrower (the bag was a large part of TextCNN's prediction time on
+    the CPU). Remade
     when either tensor changed (an evaluation during training)."""
 
     def __init__(self) -> None:

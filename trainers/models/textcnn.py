@@ -106,8 +106,8 @@ class TextCNN(nn.Module):
     def _pooled_from_table(self, ids: torch.Tensor) -> list[torch.Tensor]:
         """The convolutions as lookups and shifted sums: a window's output is the sum, over
         its offsets, of that offset's filters applied to the token there, which the token
-        table holds. The same numbers as `Conv1d` without its matrix products (on two CPU
-        cores those were 80 % of predicting 10,000 headlines)."""
+        table holds. The same numbers as `Conv1d` without its matrix products, which were
+        most of the prediction time on the CPU."""
         table, weights = self._token_table()
         if table is not None:
             products = torch.nn.functional.embedding(ids, table)  # [B, L, columns]
