@@ -17,19 +17,41 @@ The rooms, by concern (each package's docstring says what it owns):
 - `tracker.integrations`: `NewsdeskLogger` (Lightning) and `NewsdeskCallback` (Hugging Face),
   optional extras.
 
-The names below are the public API of the logger.
+The names below are the public API of the logger. They load on first use (PEP 562), so that
+`import tracker.schema` or the `newsdesk` command's parsing pays no MLflow import: a training
+script that uses `TrainingLogger` pays it when it names it.
 """
 
-from tracker.interface import MetricLogger, RunStatus, TerminatedBySignal
-from tracker.logger.memory_logger import MemoryLogger
-from tracker.logger.mlflow_logger import TrainingLogger
-from tracker.shipping.config import WriterConfig
+from __future__ import annotations
 
-__all__ = [
-    "MemoryLogger",
-    "MetricLogger",
-    "RunStatus",
-    "TerminatedBySignal",
-    "TrainingLogger",
-    "WriterConfig",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracker.interface import MetricLogger, RunStatus, TerminatedBySignal
+    from tracker.logger.memory_logger import MemoryLogger
+    from tracker.logger.mlflow_logger import TrainingLogger
+    from tracker.shipping.config import WriterConfig
+
+# Each public name and the module that defines it.
+_PUBLIC = {
+    "MemoryLogger": "tracker.logger.memory_logger",
+    "MetricLogger": "tracker.interface",
+    "RunStatus": "tracker.interface",
+    "TerminatedBySignal": "tracker.interface",
+    "TrainingLogger": "tracker.logger.mlflow_logger",
+    "WriterConfig": "tracker.shipping.config",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tracker' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

@@ -37,6 +37,14 @@ def test_batch_limits_are_the_rest_api_limits():
     assert internals.MAX_PARAM_VAL_LENGTH >= 6000
 
 
+def test_the_shipping_config_spells_mlflows_batch_limit():
+    """`WriterConfig` loads without MLflow, so it spells the limit; it must be MLflow's."""
+    from tracker.shipping.config import MLFLOW_BATCH_LIMIT, WriterConfig
+
+    assert MLFLOW_BATCH_LIMIT == internals.MAX_ENTITIES_PER_BATCH
+    assert WriterConfig().batch_size == internals.MAX_ENTITIES_PER_BATCH
+
+
 def test_the_history_query_reads_the_store_schema(store_uri):
     """The one SQL query against MLflow's tables returns what the client API returns."""
     with TrainingLogger("internals", tracking_uri=store_uri, writer_config=WriterConfig()) as log:

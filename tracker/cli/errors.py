@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import TextIO
-
-from mlflow.exceptions import MlflowException
+from typing import Any, TextIO
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 DEBUG_ENV = "NEWSDESK_DEBUG"
@@ -38,12 +36,23 @@ class UsageError(ValueError):
     """A user mistake: printed as one line, exit code 2."""
 
 
+def _mlflow_error(exc: BaseException) -> Any | None:
+    """`exc` when it is one of MLflow's exceptions, else None. Looked up without importing
+    MLflow: such an exception can only exist once MLflow is loaded, and a command that failed
+    before (a usage error, `--help`) should not pay MLflow's import to say so."""
+    module = sys.modules.get("mlflow.exceptions")
+    if module is not None and isinstance(exc, module.MlflowException):
+        return exc
+    return None
+
+
 def exit_code(exc: BaseException) -> int:
     """The exit code for a command that raised `exc`."""
     if isinstance(exc, KeyboardInterrupt):
         return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM
-    if isinstance(exc, MlflowException):
-        return EXIT_USAGE if exc.error_code in _USAGE_CODES else EXIT_FAILED
+    mlflow_error = _mlflow_error(exc)
+    if mlflow_error is not None:
+        return EXIT_USAGE if mlflow_error.error_code in _USAGE_CODES else EXIT_FAILED
     if isinstance(exc, ValueError | FileNotFoundError):
         return EXIT_USAGE
     return EXIT_FAILED
@@ -63,9 +72,10 @@ def one_line(exc: BaseException) -> str:
         )
     if module in _OTHER_EXTRAS:
         return f"{exc}; install it with: pip install 'newsdesk[{_OTHER_EXTRAS[module]}]'"
-    text = exc.message if isinstance(exc, MlflowException) else str(exc)
+    mlflow_error = _mlflow_error(exc)
+    text = mlflow_error.message if mlflow_error is not None else str(exc)
     first = text.strip().splitlines()[0] if text.strip() else ""
-    if isinstance(exc, ValueError | FileNotFoundError | MlflowException | OSError):
+    if mlflow_error is not None or isinstance(exc, ValueError | FileNotFoundError | OSError):
         return first or type(exc).__name__
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 

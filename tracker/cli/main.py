@@ -21,7 +21,6 @@ from tracker.cli.options import HelpFormatter, resolve_experiment
 from tracker.cli.server_command import add_server_command
 from tracker.cli.tracking_commands import add_dashboard_commands, add_sync_command
 from tracker.interrupts import sigterm_as_interrupt
-from tracker.store.first_contact import check_server
 from tracker.store.location import resolve_store
 
 # Entry points of this group add commands: `name = "package.module:function"`, where
@@ -97,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault(_ARTIFACT_BAR_ENV, "false")
     try:
         if args.command not in _NO_FIRST_CONTACT and hasattr(args, "tracking_uri"):
+            from tracker.store.first_contact import check_server  # MLflow: only when it runs
+
             check_server(resolve_store(args.tracking_uri).tracking_uri)
         # SIGTERM anywhere in a command (data preparation, evaluation, an upload) ends it
         # like Ctrl-C: an open run ends KILLED and the command exits 143 with one line. The

@@ -16,11 +16,17 @@ from tracker import schema
 from tracker.cli.errors import UsageError
 from tracker.cli.options import add_experiment, add_tracking_uri, is_server_uri
 from tracker.server.mlflow_server import JOB_EXECUTION_ENV
-from tracker.shipping.sync import SYNC_PATIENCE_S, sync_spools
+from tracker.shipping.config import WriterConfig
 from tracker.store.location import default_spool_dir, resolve_store
 
 
+# How long `sync` retries a store that takes nothing: as long as a closing logger waits.
+SYNC_PATIENCE_S = WriterConfig.close_timeout_s
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
+    from tracker.shipping.sync import sync_spools
+
     location = resolve_store(args.tracking_uri)
     directory = Path(args.spool_dir) if args.spool_dir else default_spool_dir(location)
     report = sync_spools(directory, tracking_uri=args.tracking_uri, patience_s=args.patience)

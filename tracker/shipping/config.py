@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracker.store.mlflow_internals import MAX_ENTITIES_PER_BATCH
+# MLflow's `MAX_ENTITIES_PER_BATCH`, the most entries one `log_batch` may carry. Spelled here so
+# that the config (a public name of `tracker`) loads without MLflow; a test checks the two agree.
+MLFLOW_BATCH_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,7 @@ class WriterConfig:
     flush_interval_s: float = 1.0
     # ...or when it holds `wake_threshold` entries, or as many as `parallel_requests`
     # requests of at most `batch_size` entries hold, whichever is fewer.
-    batch_size: int = MAX_ENTITIES_PER_BATCH
+    batch_size: int = MLFLOW_BATCH_LIMIT
     wake_threshold: int = 100_000
     # A tracking server (HTTP) is sent up to this many metric requests at once while the log
     # is behind: each request waits on the server's database, and its workers take them side
