@@ -43,7 +43,14 @@ _PUBLIC = {
     "WriterConfig": "tracker.shipping.config",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "MemoryLogger",
+    "MetricLogger",
+    "RunStatus",
+    "TerminatedBySignal",
+    "TrainingLogger",
+    "WriterConfig",
+]
 
 
 def __getattr__(name: str) -> Any:

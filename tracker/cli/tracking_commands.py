@@ -19,7 +19,6 @@ from tracker.server.mlflow_server import JOB_EXECUTION_ENV
 from tracker.shipping.config import WriterConfig
 from tracker.store.location import default_spool_dir, resolve_store
 
-
 # How long `sync` retries a store that takes nothing: as long as a closing logger waits.
 SYNC_PATIENCE_S = WriterConfig.close_timeout_s
 
@@ -162,7 +161,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from tracker.dashboard.predict import default_model_uri, load_model, predict, read_headlines
+    from tracker.dashboard.predict import (
+        default_model_uri,
+        load_for_prediction,
+        predict,
+        read_headlines,
+    )
 
     if args.file:
         texts = read_headlines(Path(args.file))
@@ -172,8 +176,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError("give headlines as arguments or --file FILE")
     # MLflow's check of the model's requirements against the installed packages costs as
     # much as a large prediction; the model's code is this package's own, so it runs with
-    # --debug only.
-    model = load_model(
+    # --debug only (which also loads the model through MLflow rather than the fast path).
+    model = load_for_prediction(
         args.model_uri or default_model_uri(args.experiment),
         args.tracking_uri,
         check_requirements=args.debug,

@@ -1,19 +1,24 @@
-"""Predicting with a registered (or any) MLflow model on raw headlines."""
+"""Predicting with a registered (or any) MLflow model on raw headlines.
+
+MLflow is imported only where it is used: `load_for_prediction` finds and loads a newsdesk
+model without it when it can (`tracker.dashboard.model_files`), so `newsdesk predict` from
+the shell pays for the model, not for MLflow's start-up.
+"""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import mlflow.artifacts
-import mlflow.pyfunc
-import pandas as pd
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
-from tracker.dashboard.registry import CHAMPION, default_model_name
+from tracker.dashboard import model_files
+from tracker.dashboard.model_names import CHAMPION, default_model_name
 from tracker.store.location import resolve_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
 
 PROB_PREFIX = "prob_"
 
@@ -53,19 +58,64 @@ def load_model(model_uri: str, tracking_uri: str | None = None, *, check_require
     the installed packages: it maps every installed distribution to its modules, which takes
     as long as a large prediction, to warn of version differences only.
     """
+    import mlflow.pyfunc
+
+    with tempfile.TemporaryDirectory(prefix="newsdesk-model-") as tmp:
+        local = _download(model_uri, tracking_uri, Path(tmp))
+        try:
+            return mlflow.pyfunc.load_model(str(local), suppress_warnings=not check_requirements)
+        except OSError as exc:
+            raise ValueError(f"model URI {model_uri!r} does not load: {exc}") from None
+
+
+def _download(model_uri: str, tracking_uri: str | None, into: Path) -> Path:
+    """The files of `model_uri`, downloaded into the folder `into`; returns the model's folder.
+    A URI that does not resolve is a ValueError naming it."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
     store = resolve_store(tracking_uri).tracking_uri
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     try:
         location = model_location(client, model_uri)
-        with tempfile.TemporaryDirectory(prefix="newsdesk-model-") as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=location, dst_path=tmp, tracking_uri=store
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=location, dst_path=str(into), tracking_uri=store
             )
-            return mlflow.pyfunc.load_model(local, suppress_warnings=not check_requirements)
+        )
     except (MlflowException, OSError) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
         raise ValueError(f"model URI {model_uri!r} does not resolve: {first}") from None
+
+
+def load_for_prediction(
+    model_uri: str,
+    tracking_uri: str | None = None,
+    *,
+    check_requirements: bool = False,
+    cache_root: Path | None = None,
+) -> Any:
+    """A model to predict with: the fast path of `model_files` for a registered newsdesk model
+    (files read in place, or downloaded once into `cache_root`), else `load_model`. Both
+    answer `predict(frame)` with the same frame. `check_requirements` (MLflow's check of the
+    installed packages) is MLflow's full path only."""
+    store = resolve_store(tracking_uri).tracking_uri
+    version = None if check_requirements else model_files.find_version(model_uri, store)
+    if version is None:
+        return load_model(model_uri, tracking_uri, check_requirements=check_requirements)
+    folder = model_files.local_model_folder(version, store, cache_root)
+    if folder is None and not version.source.startswith("file://"):
+        target = model_files.cache_folder(version, store, cache_root)
+        registered = f"models:/{version.name}/{version.version}"
+        folder = model_files.fill_cache(
+            target, lambda tmp: _download(registered, tracking_uri, tmp)
+        )
+    model = model_files.load_text_model(folder) if folder is not None else None
+    if model is None:
+        return load_model(model_uri, tracking_uri, check_requirements=check_requirements)
+    return model
 
 
 def read_headlines(path: Path) -> list[str]:
@@ -83,6 +133,8 @@ def read_headlines(path: Path) -> list[str]:
 
 def predict(model, texts: Sequence[str], top_k: int = 1) -> pd.DataFrame:
     """text, label, probability, and `top_k` as 'label:p; label:p' from the model's output."""
+    import pandas as pd
+
     if top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {top_k}")
     out = model.predict(pd.DataFrame({"text": list(texts)}))

@@ -21,11 +21,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tracker.dashboard.compare import client_for
+from tracker.dashboard.model_names import CHAMPION, PREVIOUS, default_model_name
 from tracker.dashboard.registry_lock import promotion_lock
 from tracker.schema import DATA_FINGERPRINT_TAG, DEFAULT_RANK_METRIC
 from tracker.store.experiments import require_experiment
 
-CHAMPION, PREVIOUS = "champion", "previous"
+__all__ = ["CHAMPION", "PREVIOUS", "Candidate", "Promotion", "default_model_name", "promote"]
+
 Mode = Literal["max", "min"]
 
 
@@ -46,10 +48,6 @@ class Promotion:
     version: str | None  # the candidate's version (None on a dry run that would create one)
     promoted: bool
     message: str
-
-
-def default_model_name(experiment: str) -> str:
-    return f"{experiment}-classifier"
 
 
 def best_candidate(client: MlflowClient, experiment: str, metric: str, mode: Mode) -> Candidate:

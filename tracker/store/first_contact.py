@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import time
 
-from mlflow.tracking._tracking_service.utils import get_default_host_creds
-from mlflow.utils.rest_utils import http_request
-
 from tracker.store.location import redact
 
 # How long the first contact may take in all, and one attempt at most; a refused connection
@@ -34,6 +31,11 @@ def check_server(tracking_uri: str, *, within_s: float = FIRST_CONTACT_S) -> Non
     within `within_s` seconds (a database URI is not a server: nothing to ask)."""
     if not tracking_uri.startswith(("http://", "https://")):
         return
+    # MLflow's HTTP client sends the user's credentials and TLS settings as every later
+    # request will; imported here, so a command on a local store does not load MLflow for it.
+    from mlflow.tracking._tracking_service.utils import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
     creds = get_default_host_creds(tracking_uri)
     started = time.monotonic()
     deadline = started + within_s
