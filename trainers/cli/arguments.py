@@ -29,7 +29,11 @@ def tracking_of(args: argparse.Namespace) -> Tracking:
 
 
 def parallel_of(args: argparse.Namespace) -> Parallel:
-    return Parallel(getattr(args, "nproc", 1), getattr(args, "dist_timeout", DEFAULT_TIMEOUT_S))
+    return Parallel(
+        getattr(args, "nproc", 1),
+        getattr(args, "dist_timeout", DEFAULT_TIMEOUT_S),
+        getattr(args, "threads", None),
+    )
 
 
 def settings_of(args: argparse.Namespace) -> Settings:

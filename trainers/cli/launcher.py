@@ -31,6 +31,7 @@ from mlflow.tracking import MlflowClient
 
 from tracker import schema
 from tracker.store.location import resolve_store
+from trainers.threads import child_environment
 
 # The file in which rank 0 records the runs it opens (one id per line).
 RUN_FILE_ENV = "NEWSDESK_RUN_FILE"
@@ -52,10 +53,6 @@ def _rendezvous_port() -> int:
         return s.getsockname()[1]
 
 
-def _threads_per_process(nproc: int) -> str:
-    return str(max(1, (os.cpu_count() or 1) // nproc))
-
-
 def _describe(code: int) -> str:
     if code < 0:
         return f"was killed by {signal.Signals(-code).name}"
@@ -67,7 +64,8 @@ class _Job:
         port = _rendezvous_port()
         self.procs: list[subprocess.Popen] = []
         for rank in range(nproc):
-            env = dict(os.environ)
+            # N processes share the CPUs instead of each starting one thread per CPU.
+            env = child_environment(os.environ, nproc)
             env.update(
                 RANK=str(rank),
                 LOCAL_RANK=str(rank),
@@ -77,8 +75,6 @@ class _Job:
                 MASTER_PORT=str(port),
             )
             env[RUN_FILE_ENV] = str(run_file)
-            # N processes share the cores instead of each starting one thread per core.
-            env.setdefault("OMP_NUM_THREADS", _threads_per_process(nproc))
             cmd = [sys.executable, "-m", "trainers.cli", *argv]
             self.procs.append(subprocess.Popen(cmd, env=env))
 

@@ -60,10 +60,12 @@ class Tracking:
 
 @dataclass(frozen=True)
 class Parallel:
-    """`--nproc N` and how long a process waits for the others."""
+    """`--nproc N`, how long a process waits for the others, and `--threads` (None: chosen
+    for the machine, `trainers.threads`)."""
 
     nproc: int = 1
     timeout_s: float = DEFAULT_TIMEOUT_S
+    threads: int | None = None
 
 
 @dataclass(frozen=True)

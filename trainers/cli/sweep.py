@@ -44,9 +44,10 @@ from trainers.catalogue import Dimension
 from trainers.cli.requests import SweepRequest
 from trainers.cli.search_space import space_for
 from trainers.cli.training import configs_for, prepare
-from trainers.cli.wiring import open_logger
+from trainers.cli.wiring import log_threads, open_logger, use_threads
 from trainers.data.pipeline import PreparedData
 from trainers.run import run_training
+from trainers.threads import child_environment
 
 WORKER_ENV = "NEWSDESK_SWEEP_WORKER"
 PARENT_ENV = "NEWSDESK_SWEEP_PARENT"
@@ -232,6 +233,7 @@ class _Worker:
     ) -> None:
         self.request, self.study, self.parent_run_id = request, study, parent_run_id
         self.space, self.prepared = space, prepared
+        self.threads = use_threads(request.train.parallel)
         tracking_uri = request.train.tracking.tracking_uri
         self.client = MlflowClient(tracking_uri=resolve_store(tracking_uri).tracking_uri)
 
@@ -279,6 +281,7 @@ class _Worker:
             },
         )
         trial.set_user_attr("mlflow_run_id", log.run_id)
+        log_threads(log, self.threads)
 
         def report(step: int, loss: float, acc: float) -> None:
             trial.report(loss, step)
@@ -347,12 +350,11 @@ def run_worker_process(request: SweepRequest) -> int:
 
 
 def _start_workers(request: SweepRequest, parent_run_id: str) -> list[subprocess.Popen]:
-    threads = str(max(1, (os.cpu_count() or 1) // request.jobs))
     procs = []
     for index in range(request.jobs):
-        env = dict(os.environ)
+        # The trials' processes share the CPUs instead of each starting one thread per CPU.
+        env = child_environment(os.environ, request.jobs)
         env.update({WORKER_ENV: str(index), PARENT_ENV: parent_run_id})
-        env.setdefault("OMP_NUM_THREADS", threads)
         cmd = [sys.executable, "-m", "tracker.cli", *request.train.argv]
         procs.append(subprocess.Popen(cmd, env=env))
     return procs

