@@ -18,6 +18,8 @@ TRAIN_ACC = "train/acc"
 LR = "lr"
 EPOCH = "epoch"
 STEP_METRICS = (TRAIN_LOSS, TRAIN_ACC, LR, EPOCH)
+# torch's compute threads, at the steps where the training changed them (`trainers.threads`).
+THREADS = "perf/threads"
 
 # ----- every evaluation interval --------------------------------------------------------------
 VAL_LOSS = "val/loss"
@@ -61,7 +63,7 @@ def per_class_metric(prefix: str, class_name: str) -> str:
 
 
 # Every metric a newsdesk training logs (what `newsdesk resume` checks the store for).
-ALL_METRICS = (*STEP_METRICS, *VAL_METRICS, *END_METRICS)
+ALL_METRICS = (*STEP_METRICS, THREADS, *VAL_METRICS, *END_METRICS)
 # The curves the comparison figure draws on the shared step axis.
 CURVE_METRICS = (TRAIN_LOSS, VAL_LOSS, VAL_ACC)
 
@@ -98,6 +100,8 @@ PROCESS_DIED_TAG = "newsdesk.process_died"
 
 # MLflow's nesting tag: a sweep's trials point at the sweep's parent run.
 PARENT_RUN_TAG = "mlflow.parentRunId"
+# `newsdesk train --seeds N`: the N runs of one model and configuration share this tag's value.
+SEED_GROUP_TAG = "newsdesk.seed_group"
 # Sweeps (`newsdesk sweep`): on each trial run, and on the parent.
 SWEEP_STUDY_TAG = "sweep.study"
 SWEEP_TRIAL_TAG = "sweep.trial"
@@ -112,6 +116,9 @@ TEST_REPORT_ARTIFACT = "metrics/test_report.json"
 CONFUSION_ARTIFACT = "plots/confusion.png"
 CURVES_ARTIFACT = "plots/curves.png"
 MODEL_ARTIFACT = "model"
+# Per test example: true label, predicted class, its probability, and the split's digest
+# (`tracker.predictions`); what `promote` and `compare --paired` test two runs on.
+TEST_PREDICTIONS_ARTIFACT = "predictions/test.npz"
 
 
 def left_open(status: str, tags: Mapping[str, str]) -> bool:

@@ -20,6 +20,8 @@ class Evaluation:
     acc: float
     predictions: np.ndarray
     labels: np.ndarray
+    # The predicted class's probability per example (kept with the run's test predictions).
+    probabilities: np.ndarray | None = None
 
 
 @torch.no_grad()
@@ -31,13 +33,15 @@ def evaluate(model: nn.Module, data: Tensors, batch_size: int, device: torch.dev
     logits = logits_by_length(model, data.ids, batch_size, device)
     model.train(was_training)
     total_loss = F.cross_entropy(logits, data.labels, reduction="sum").item()
-    predictions = logits.argmax(dim=1).numpy()
+    top = F.softmax(logits.float(), dim=1).max(dim=1)
+    predictions = top.indices.numpy()
     labels_np = data.labels.numpy()
     return Evaluation(
         loss=total_loss / len(data),
         acc=float((predictions == labels_np).mean()),
         predictions=predictions,
         labels=labels_np,
+        probabilities=top.values.numpy(),
     )
 
 

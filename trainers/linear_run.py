@@ -29,7 +29,10 @@ def evaluate_linear(model: LinearClassifier, texts: list[str], labels: list[int]
     scores = model.scores(texts)
     truth = np.asarray(labels, dtype=np.int64)
     predictions = scores.argmax(axis=1)
+    calibrated = scores / model.temperature
+    exp = np.exp(calibrated - calibrated.max(axis=1, keepdims=True))
     return Evaluation(
+        probabilities=(exp.max(axis=1) / exp.sum(axis=1)) if len(truth) else None,
         loss=log_loss(scores / model.temperature, truth) if len(truth) else float("nan"),
         acc=float((predictions == truth).mean()) if len(truth) else float("nan"),
         predictions=predictions,

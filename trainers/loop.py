@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -31,6 +31,12 @@ from trainers.reporting import RunResult
 from trainers.state import Checkpointer, TrainingParts, TrainingState
 
 ValidationHook = Callable[[int, float, float], None]  # (global_step, val loss, val acc)
+
+
+class Governor(Protocol):
+    """Adjusts the thread count while training (`trainers.threads.ThreadGovernor`)."""
+
+    def tick(self) -> int | None: ...
 
 
 class TrainingDiverged(RuntimeError):
@@ -161,6 +167,7 @@ def train(
     resume: dict[str, Any] | None = None,
     dist: Distributed | None = None,
     on_validation: ValidationHook | None = None,
+    governor: Governor | None = None,
 ) -> TrainResult:
     """Train with early stopping on `config.monitor`; returns with the best weights loaded.
 
@@ -171,12 +178,14 @@ def train(
     With `dist`, this process is one of a data-parallel job (`trainers.distributed`): rank 0
     validates, logs, checkpoints and tests; the others only train. `on_validation(step, loss,
     acc)` is called after each validation is logged; an exception it raises (a sweep's
-    pruner deciding to stop this trial) ends the training.
+    pruner deciding to stop this trial) ends the training. `governor.tick()` is called after
+    every step; when it returns a new thread count, that is logged as `perf/threads`.
     """
     config = resolve_schedule(config, per_process_examples(len(data.splits["train"]), dist))
     parts = build_parts(model, len(data.splits["train"]), config, dist)
     loop = _Loop(parts, data, config, logger, checkpointer, dist)
     loop.on_validation = on_validation
+    loop.governor = governor
     return loop.run(resume, progress)
 
 
@@ -198,6 +207,7 @@ class _Loop:
         self.is_main = dist is None or dist.is_main
         self._agreed_stop: int | None = None  # a stop every process of the job agreed on
         self.on_validation: ValidationHook | None = None
+        self.governor: Governor | None = None
         self.sign = 1.0 if config.mode == "min" else -1.0
         # The model's own training loss where it has one (FastText's hinge), else cross-entropy.
         self._loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = getattr(
@@ -257,6 +267,10 @@ class _Loop:
             for start in range(state.next_start, len(order), self.config.batch_size):
                 index = order[start : start + self.config.batch_size]
                 self._step(train_split, index, bar, stop)
+                if self.governor is not None:
+                    threads = self.governor.tick()
+                    if threads is not None:
+                        self.logger.log_metrics({schema.THREADS: threads}, step=state.global_step)
                 if self._evaluate_if_due():
                     return
                 state.next_start = start + self.config.batch_size

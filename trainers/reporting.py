@@ -19,6 +19,7 @@ from matplotlib import pyplot as plt
 
 from tracker import schema
 from tracker.interface import MetricLogger
+from tracker.predictions import log_test_predictions
 from trainers.checkpoint import save_checkpoint
 from trainers.data.pipeline import DataConfig, PreparedData
 from trainers.evaluate import Evaluation, classification_report, confusion, macro_f1
@@ -124,6 +125,13 @@ def log_results(
     logger.log_metrics({**test_metrics, **per_class_metrics(report)}, step=result.global_step)
     _check_store_before_uploads(logger, checkpointer)
     logger.log_dict(report, schema.TEST_REPORT_ARTIFACT)
+    log_test_predictions(
+        logger,
+        labels=result.test.labels,
+        predicted=result.test.predictions,
+        probability=result.test.probabilities,
+        digest=prepared.corpus.test.digest,
+    )
     title = f"{model_name}: test accuracy {result.test.acc:.2%}"
     figures = {
         schema.CONFUSION_ARTIFACT: confusion_figure(

@@ -18,6 +18,7 @@ from trainers.config import TrainConfig, resolve_schedule
 from trainers.data.pipeline import DataConfig, PreparedData
 from trainers.distributed import Distributed, PeerLost
 from trainers.loop import (
+    Governor,
     TrainingDiverged,
     ValidationHook,
     per_process_examples,
@@ -71,6 +72,7 @@ def run_training(
     resume: dict[str, Any] | None = None,
     dist: Distributed | None = None,
     on_validation: ValidationHook | None = None,
+    governor: Governor | None = None,
 ) -> RunOutcome:
     """Train and log one model. With `resume`, continue the run from that resume checkpoint
     (params are not logged again: the run has them). With `dist`, this process is one of a
@@ -112,6 +114,7 @@ def run_training(
             resume=resume,
             dist=dist,
             on_validation=on_validation,
+            governor=governor,
         )
     except (TrainingDiverged, PeerLost) as exc:
         logger.set_tags({schema.FAILURE_REASON_TAG: str(exc)})  # the run ends FAILED

@@ -1,6 +1,6 @@
 """torch's threads are chosen from the CPUs a process may use and what else newsdesk runs beside
-it, the user's `--threads` or OMP_NUM_THREADS win, waiting threads sleep, and a run records the
-choice."""
+it, lowered while other processes keep those CPUs busy and restored after, the user's
+`--threads` or OMP_NUM_THREADS win, and a run records the choice."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import newsdesk_command, run_ok
 from trainers.threads import (
-    PASSIVE,
+    SHARE_ENV,
     THREADS_ENV,
-    WAIT_POLICY_ENV,
+    ThreadChoice,
+    ThreadGovernor,
     affinity_cpus,
     available_cpus,
     cgroup_cpu_quota,
     child_environment,
+    choose_for_process,
     choose_threads,
-    prefer_passive_waiting,
 )
 
 
@@ -61,17 +62,66 @@ def test_a_cgroup_quota_limits_the_cpus(tmp_path):
     assert cgroup_cpu_quota(tmp_path / "none") is None
 
 
-def test_the_users_wait_policy_is_kept_and_children_get_their_share():
-    env = {WAIT_POLICY_ENV: "ACTIVE"}
-    prefer_passive_waiting(env)
-    assert env[WAIT_POLICY_ENV] == "ACTIVE"
-    empty: dict[str, str] = {}
-    prefer_passive_waiting(empty)
-    assert empty == {WAIT_POLICY_ENV: PASSIVE}
+def test_children_get_their_share_and_the_users_count_stays_fixed():
     child = child_environment({"PATH": "/bin"}, processes=2)
-    assert child[WAIT_POLICY_ENV] == PASSIVE and child["PATH"] == "/bin"
-    assert int(child[THREADS_ENV]) == max(1, int(available_cpus() // 2))
-    assert child_environment({THREADS_ENV: "3"}, processes=2)[THREADS_ENV] == "3"
+    assert child["PATH"] == "/bin" and THREADS_ENV not in child
+    assert int(child[SHARE_ENV]) == max(1, int(available_cpus() // 2))
+    shared = choose_for_process(environ=child)
+    assert shared.threads == int(child[SHARE_ENV]) and shared.adjustable
+    assert "sibling" in shared.reason
+    given = child_environment({THREADS_ENV: "3"}, processes=2)
+    assert SHARE_ENV not in given
+    assert choose_for_process(environ=given) == ThreadChoice(3, THREADS_ENV)
+    assert not choose_threads(2, environ={}).adjustable
+
+
+class _Machine:
+    """A clock and CPU-time counters the test advances: what /proc/stat and os.times say."""
+
+    def __init__(self) -> None:
+        self.now = self.busy = self.own = 0.0
+        self.set: list[int] = []
+
+    def advance(self, seconds: float, own_cpus: float, other_cpus: float) -> None:
+        self.now += seconds
+        self.own += own_cpus * seconds
+        self.busy += (own_cpus + other_cpus) * seconds
+
+    def governor(self, choice: ThreadChoice) -> ThreadGovernor:
+        return ThreadGovernor(
+            choice,
+            self.set.append,
+            interval_s=2.0,
+            clock=lambda: self.now,
+            busy_time=lambda: self.busy,
+            own_time=lambda: self.own,
+        )
+
+
+def test_the_governor_gives_way_to_other_work_and_takes_the_cpus_back():
+    machine = _Machine()
+    governor = machine.governor(ThreadChoice(2, "2 CPUs available", True, 2.0))
+    assert machine.set == [2]  # whatever an earlier training left
+    machine.advance(1.0, own_cpus=2.0, other_cpus=0.0)
+    assert governor.tick() is None  # not yet time to look
+    machine.advance(1.5, own_cpus=2.0, other_cpus=0.05)
+    assert governor.tick() is None and governor.current == 2  # idle: both threads
+    machine.advance(2.0, own_cpus=0.9, other_cpus=1.1)  # two burners started
+    assert governor.tick() == 1 and machine.set == [2, 1]
+    machine.advance(2.0, own_cpus=0.7, other_cpus=1.3)
+    assert governor.tick() is None and governor.current == 1
+    machine.advance(2.0, own_cpus=1.0, other_cpus=0.1)  # they stopped
+    assert governor.tick() == 2 and machine.set == [2, 1, 2]
+
+
+def test_a_fixed_count_is_never_adjusted():
+    machine = _Machine()
+    governor = machine.governor(ThreadChoice(2, "--threads"))
+    machine.advance(3.0, own_cpus=0.5, other_cpus=1.5)
+    assert governor.tick() is None and machine.set == []
+    single = machine.governor(ThreadChoice(1, "1 CPUs available", True, 1.0))
+    machine.advance(3.0, own_cpus=0.5, other_cpus=1.5)
+    assert single.tick() is None and machine.set == []
 
 
 def _params(store_uri: str, stdout: str) -> dict[str, str]:
@@ -98,9 +148,9 @@ def _train(thucnews_slice, store_uri, tmp_path, *extra, env=None, preexec_fn=Non
 
 
 def test_a_run_records_the_threads_it_trained_with(thucnews_slice, store_uri, tmp_path):
-    """Without a count from the user, a process bound to one CPU trains with one thread, and
-    the training process waits passively; `--threads` is taken as given."""
-    env = {k: v for k, v in os.environ.items() if k not in (THREADS_ENV, WAIT_POLICY_ENV)}
+    """Without a count from the user, a process bound to one CPU trains with one thread;
+    `--threads` is taken as given."""
+    env = {k: v for k, v in os.environ.items() if k != THREADS_ENV}
     bound = _train(
         thucnews_slice,
         store_uri,
@@ -111,7 +161,6 @@ def test_a_run_records_the_threads_it_trained_with(thucnews_slice, store_uri, tm
     params = _params(store_uri, bound.stdout)
     assert params["torch.threads"] == "1"
     assert params["torch.threads_from"].startswith("1 CPUs available")
-    assert params["torch.omp_wait_policy"] == PASSIVE
     given = _train(thucnews_slice, store_uri, tmp_path, "--threads", "2", env=env)
     params = _params(store_uri, given.stdout)
     assert (params["torch.threads"], params["torch.threads_from"]) == ("2", "--threads")

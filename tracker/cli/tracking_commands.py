@@ -89,6 +89,41 @@ def _ranked_table(frame, metric: str, mode: str):
     return table.rename(columns=columns).reset_index(drop=True)
 
 
+def _print_seed_groups(frame) -> None:
+    """Per seed group (`train --seeds N`): mean ± std, min and max of the test metrics."""
+    from tracker.dashboard.compare import seed_groups
+
+    metrics = [schema.TEST_ACC, schema.TEST_MACRO_F1]
+    groups = seed_groups(frame, metrics)
+    if groups.empty:
+        return
+    print("\nseed groups (mean ± std over the runs; min to max):")
+    for row in groups.to_dict("records"):
+        cells = []
+        for metric in metrics:
+            if f"{metric} mean" in row:
+                std = row[f"{metric} std"]
+                spread = f" ± {std:.4f}" if std == std else ""  # NaN for a single run
+                cells.append(
+                    f"{metric} {row[f'{metric} mean']:.4f}{spread} "
+                    f"({row[f'{metric} min']:.4f} to {row[f'{metric} max']:.4f})"
+                )
+        print(f"  {row['model']} ({row['runs']} runs, {row['seed_group']}): {'; '.join(cells)}")
+
+
+def _versus_best(table, frame, args: argparse.Namespace) -> list[str]:
+    """Per ranked row, whether it is tied with the best run on the same test examples (a
+    sweep's row is represented by its best trial)."""
+    from tracker.dashboard.compare import client_for
+    from tracker.dashboard.paired import versus_best
+
+    trials = dict(
+        zip(frame["run_id"], frame.get("best_trial_run_id", frame["run_id"]), strict=True)
+    )
+    ids = [trials.get(r) if isinstance(trials.get(r), str) else r for r in table["run_id"]]
+    return versus_best(client_for(args.tracking_uri), ids, args.alpha)
+
+
 def _curves_frame(every, collapsed):
     """The runs whose curves the figure draws: plain runs, and each sweep's best trial."""
     import pandas as pd
@@ -100,8 +135,22 @@ def _curves_frame(every, collapsed):
     )
 
 
+def cmd_paired(args: argparse.Namespace) -> int:
+    from tracker.dashboard.compare import client_for
+    from tracker.dashboard.paired import compare_runs
+
+    run_a, run_b = args.paired
+    result = compare_runs(client_for(args.tracking_uri), run_a, run_b)
+    verdict = "significant" if result.significant(args.alpha) else "not significant"
+    print(f"{run_a} against {run_b}: {result.describe()}; {verdict} at alpha {args.alpha:g}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
+
+    if args.paired:
+        return cmd_paired(args)
 
     from tracker.dashboard.compare import (
         collapse_sweeps,
@@ -129,6 +178,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = _ranked_table(frame, args.metric, args.mode)
+    table["vs best"] = _versus_best(table, frame, args)
+    frame = frame.merge(table[["run_id", "vs best"]], on="run_id", how="left")
     frame.to_csv(out / "compare.csv", index=False)
     history = metric_history(
         plot_frame["run_id"].tolist(), schema.CURVE_METRICS, tracking_uri=args.tracking_uri
@@ -141,6 +192,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
     ):
         print(table.drop(columns=["run_id"]).to_string(index=False))
+    _print_seed_groups(every)
     print(f"wrote {out / 'compare.csv'} and {out / 'compare.png'}")
     return 0
 
@@ -155,6 +207,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
         model_name=args.model_name,
         dry_run=args.dry_run,
         tracking_uri=args.tracking_uri,
+        alpha=args.alpha,
+        force=args.force,
+        run_id=args.run,
     )
     print(result.message)
     return 0
@@ -246,6 +301,21 @@ def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
         help="list the runs nested under this run (a sweep's trials); default: every run, "
         "with a sweep shown as its parent and best trial",
     )
+    compare.add_argument(
+        "--paired",
+        nargs=2,
+        default=None,
+        metavar=("RUN_A", "RUN_B"),
+        help="test two runs against each other on the same test examples (McNemar's exact "
+        "test and a bootstrap interval of the accuracy difference) instead of ranking",
+    )
+    compare.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="significance level: runs whose difference from the best is not significant at "
+        "it are marked tied",
+    )
     compare.set_defaults(func=cmd_compare)
 
     prom = sub.add_parser("promote", help="register the best run's model as champion")
@@ -255,6 +325,25 @@ def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
     )
     prom.add_argument(
         "--dry-run", action="store_true", help="say what would change, change nothing"
+    )
+    prom.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="the champion moves only when the challenger is significantly better at this "
+        "level (McNemar's exact test on the same test examples)",
+    )
+    prom.add_argument(
+        "--force",
+        action="store_true",
+        help="promote a challenger that beats the champion on --metric even without "
+        "significance or a comparison (recorded on the version)",
+    )
+    prom.add_argument(
+        "--run",
+        default=None,
+        metavar="RUN_ID",
+        help="the challenger (default: the best run by --metric)",
     )
     prom.set_defaults(func=cmd_promote)
 

@@ -12,6 +12,7 @@ from tracker.schema import (
     BEST_VAL_LOSS,
     MODEL_TAG,
     PARENT_RUN_TAG,
+    SEED_GROUP_TAG,
     STEPS,
     TEST_REPORT_ARTIFACT,
     TRAIN_LOSS,
@@ -27,6 +28,26 @@ HISTORY_COLUMNS = ["run_id", "run_name", "key", "step", "value", "timestamp"]
 
 def client_for(tracking_uri: str | None) -> MlflowClient:
     return MlflowClient(tracking_uri=resolve_store(tracking_uri).tracking_uri)
+
+
+def seed_groups(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """One row per seed group (`newsdesk train --seeds N`): its model, how many runs, and the
+    mean, standard deviation (n - 1), minimum and maximum of each of `metrics` over its runs.
+    Empty when no run belongs to a group."""
+    if "seed_group" not in frame.columns or frame["seed_group"].isna().all():
+        return pd.DataFrame(columns=["seed_group", "model", "runs"])
+    present = [m for m in metrics if m in frame.columns]
+    rows = []
+    for group, runs in frame.dropna(subset=["seed_group"]).groupby("seed_group", sort=False):
+        row = {"seed_group": group, "model": runs["model"].iloc[0], "runs": len(runs)}
+        for metric in present:
+            values = runs[metric].dropna()
+            row[f"{metric} mean"] = values.mean()
+            row[f"{metric} std"] = values.std(ddof=1) if len(values) > 1 else float("nan")
+            row[f"{metric} min"] = values.min()
+            row[f"{metric} max"] = values.max()
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def runs_frame(
@@ -59,6 +80,7 @@ def runs_frame(
             "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
             "duration_s": ((info.end_time - info.start_time) / 1000) if info.end_time else None,
             "parent_run_id": data.tags.get(PARENT_RUN_TAG),
+            "seed_group": data.tags.get(SEED_GROUP_TAG),
         }
         row.update({f"params.{k}": v for k, v in data.params.items()})
         row.update(data.metrics)
@@ -74,6 +96,7 @@ def runs_frame(
                 "start_time",
                 "duration_s",
                 "parent_run_id",
+                "seed_group",
             ]
         )
     history = metric_history(

@@ -65,23 +65,52 @@ def compare_figure(
         if ax.lines:
             ax.legend(fontsize=8)
     if metric in runs.columns:
-        ranked = runs.dropna(subset=[metric])
-        labels = [run_label(runs, r) for r in ranked["run_id"]]
-        bars = ax_bar.bar(labels, ranked[metric], color=[colours[r] for r in ranked["run_id"]])
-        ax_bar.bar_label(bars, fmt="%.4f", fontsize=8)
-        low = float(ranked[metric].min()) if len(ranked) else 0.0
-        ax_bar.set_ylim(
-            max(0.0, low - 0.05),
-            min(1.0, float(ranked[metric].max()) + 0.02)
-            if len(ranked) and ranked[metric].max() <= 1
-            else None,
-        )
-        ax_bar.tick_params(axis="x", labelrotation=15)
+        _metric_bars(ax_bar, runs, metric, colours)
     ax_bar.set_title(metric)
     if with_classes:
         _per_class_panel(fig.add_subplot(grid[2, :]), runs, per_class, colours)
     fig.tight_layout()
     return fig
+
+
+def _metric_bars(ax, runs: pd.DataFrame, metric: str, colours: dict) -> None:
+    """One bar per run, except that the runs of a seed group (`--seeds N`) are one bar: their
+    mean, with the standard deviation as an error bar and each run's value as a dot."""
+    ranked = runs.dropna(subset=[metric])
+    grouped = ranked["seed_group"] if "seed_group" in ranked.columns else None
+    labels, values, errors, colour_of, dots = [], [], [], [], []
+    seen: set[str] = set()
+    for run_id, value, group in zip(
+        ranked["run_id"],
+        ranked[metric],
+        grouped if grouped is not None else [None] * len(ranked),
+        strict=True,
+    ):
+        if isinstance(group, str):
+            if group in seen:
+                continue
+            seen.add(group)
+            members = ranked[ranked["seed_group"] == group]
+            model = members["model"].iloc[0] if "model" in members else group
+            labels.append(f"{model} ×{len(members)}")
+            values.append(float(members[metric].mean()))
+            errors.append(float(members[metric].std(ddof=1)) if len(members) > 1 else 0.0)
+            dots.append(members[metric].tolist())
+        else:
+            labels.append(run_label(runs, run_id))
+            values.append(float(value))
+            errors.append(0.0)
+            dots.append([])
+        colour_of.append(colours[run_id])
+    bars = ax.bar(labels, values, yerr=errors, capsize=4, color=colour_of)
+    ax.bar_label(bars, fmt="%.4f", fontsize=8, padding=6)
+    for x, points in enumerate(dots):
+        ax.plot([x] * len(points), points, "k.", markersize=4)
+    if values:
+        low = min(min(values), *(min(p) for p in dots if p)) if any(dots) else min(values)
+        high = max(v + e for v, e in zip(values, errors, strict=True))
+        ax.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.02) if high <= 1 else None)
+    ax.tick_params(axis="x", labelrotation=15)
 
 
 def _per_class_panel(ax, runs: pd.DataFrame, per_class: pd.DataFrame, colours: dict) -> None:

@@ -1,13 +1,17 @@
-"""Registering the best run's model and promoting it with the `champion` alias.
+"""Registering the best run's model and promoting it with the `champion` alias, on evidence.
 
 The rule is explicit (a metric and whether higher or lower is better) and conservative: the
-alias moves only when the candidate strictly beats the current champion on that metric; the
-displaced version keeps the alias `previous`. Every run and logged model is considered (the
-searches are paged), only FINISHED runs and READY models, and the champion is read and moved
-under a lock in the registry's own store (`registry_lock`), so that two promotions at once make
-one new version. Versions carry the run id, the metric values and
-the data fingerprint as tags, and promoting the same run twice never creates a second version.
-"""
+alias moves only when the candidate beats the current champion on that metric *and* a paired
+test on the same test examples says the difference is not a seed's noise (McNemar's exact
+test at `alpha`, with a bootstrap interval of the accuracy difference, `paired`); `force`
+promotes without that and says so on the version. Runs tested on different data are not
+compared. The displaced version keeps the alias `previous`.
+
+Every run and logged model is considered (the searches are paged), only FINISHED runs and
+READY models, and the champion is read and moved under a lock in the registry's own store
+(`registry_lock`), so that two promotions at once make one new version. Versions carry the run
+id, the metric values, the data fingerprint and the paired test's statistics as tags, and
+promoting the same run twice never creates a second version."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from mlflow.tracking import MlflowClient
 
 from tracker.dashboard.compare import client_for
 from tracker.dashboard.model_names import CHAMPION, PREVIOUS, default_model_name
+from tracker.dashboard.paired import DEFAULT_ALPHA, NotComparable, PairedResult, compare_runs
 from tracker.dashboard.registry_lock import promotion_lock
 from tracker.schema import DATA_FINGERPRINT_TAG, DEFAULT_RANK_METRIC
 from tracker.store.experiments import require_experiment
@@ -48,10 +53,15 @@ class Promotion:
     version: str | None  # the candidate's version (None on a dry run that would create one)
     promoted: bool
     message: str
+    # The paired test against the champion (None: there was none, or it was not run).
+    evidence: PairedResult | None = None
 
 
-def best_candidate(client: MlflowClient, experiment: str, metric: str, mode: Mode) -> Candidate:
-    """The finished run with a logged model that is best on `metric`."""
+def best_candidate(
+    client: MlflowClient, experiment: str, metric: str, mode: Mode, run_id: str | None = None
+) -> Candidate:
+    """The finished run with a logged model that is best on `metric` (or the run `run_id`,
+    which must be one)."""
     if mode not in ("max", "min"):
         raise ValueError(f"--mode must be 'max' or 'min', got {mode!r}")
     experiment_id = require_experiment(client, experiment)
@@ -77,6 +87,14 @@ def best_candidate(client: MlflowClient, experiment: str, metric: str, mode: Mod
             f"in experiment {experiment!r}"
         )
     sign = 1 if mode == "max" else -1
+    if run_id is not None:
+        chosen = [r for r in eligible if r.info.run_id == run_id]
+        if not chosen:
+            raise ValueError(
+                f"run {run_id} is not a finished run with a logged model and metric {metric!r} "
+                f"in experiment {experiment!r}"
+            )
+        eligible = chosen
     best = max(eligible, key=lambda r: (sign * r.data.metrics[metric], -r.info.start_time))
     return Candidate(
         run_id=best.info.run_id,
@@ -128,7 +146,14 @@ def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
         return None
 
 
-def _register(client: MlflowClient, name: str, cand: Candidate, metric: str, mode: Mode) -> str:
+def _register(
+    client: MlflowClient,
+    name: str,
+    cand: Candidate,
+    metric: str,
+    mode: Mode,
+    extra_tags: dict[str, str],
+) -> str:
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -143,6 +168,7 @@ def _register(client: MlflowClient, name: str, cand: Candidate, metric: str, mod
     }
     if cand.fingerprint:
         tags[DATA_FINGERPRINT_TAG] = cand.fingerprint
+    tags.update(extra_tags)
     version = client.create_model_version(
         name, source=logged.artifact_location, run_id=cand.run_id, tags=tags, model_id=cand.model_id
     )
@@ -156,6 +182,10 @@ def promote(
     model_name: str | None = None,
     dry_run: bool = False,
     tracking_uri: str | None = None,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    force: bool = False,
+    run_id: str | None = None,
 ) -> Promotion:
     """Register the best run's model as `model_name` and move `champion` to it when it beats
     the current champion by `metric` in the direction `mode` ("max": higher is better).
@@ -166,29 +196,65 @@ def promote(
         model_name: the registered model (default: `<experiment>-classifier`).
         dry_run: say what would change and change nothing.
         tracking_uri: the store (default: `MLFLOW_TRACKING_URI`, else the embedded store).
+        alpha: the significance level the paired test against the champion must reach.
+        force: promote a candidate that beats the champion on `metric` without significance
+            (or that cannot be compared); the version is tagged `promotion.forced`.
+        run_id: the challenger (default: the best run by `metric`).
 
     Returns:
-        A `Promotion`: the version, whether `champion` moved, and a one-line `message`.
+        A `Promotion`: the version, whether `champion` moved, the paired test's result, and
+        a one-line `message` (the difference, its interval and the p-value when it stays).
+        The statistics are tags of the promoted version (`promotion.p_value`, ...).
         The displaced champion becomes `previous`; promoting the same run twice adds no
         version. Concurrent promotions are serialised by a lock in the registry.
 
     Raises:
-        ValueError: an unknown experiment, or no run with the metric and a logged model.
+        ValueError: an unknown experiment, or no run with the metric and a logged model;
+            `paired.NotComparable` (a ValueError) when the challenger and the champion were
+            tested on different data or one has no test predictions, unless `force`.
     """
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha must be between 0 and 1, got {alpha}")
+    rule = _Rule(metric, mode, alpha, force)
     client = client_for(tracking_uri)
     name = model_name or default_model_name(experiment)
-    cand = best_candidate(client, experiment, metric, mode)
+    cand = best_candidate(client, experiment, metric, mode, run_id)
     if dry_run:
-        return _decide(client, name, cand, metric, mode, dry_run=True)
+        return _decide(client, name, cand, rule, dry_run=True)
     with promotion_lock(client, name):
         # Read the champion again under the lock: another promotion may just have moved it.
-        return _decide(client, name, cand, metric, mode, dry_run=False)
+        return _decide(client, name, cand, rule, dry_run=False)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    metric: str
+    mode: Mode
+    alpha: float
+    force: bool
+
+
+def _evidence(
+    client: MlflowClient, cand: Candidate, champion: ModelVersion, rule: _Rule
+) -> tuple[PairedResult | None, str | None]:
+    """The paired test of the candidate against the champion, and why it cannot be run
+    (None when it could). Without `force`, a comparison that cannot be made is an error."""
+    try:
+        return compare_runs(client, cand.run_id, champion.run_id), None
+    except NotComparable as exc:
+        if not rule.force:
+            raise NotComparable(
+                f"cannot compare the challenger with {champion.name}@{CHAMPION} version "
+                f"{champion.version}: {exc}; --force promotes without the comparison"
+            ) from None
+        return None, str(exc)
 
 
 def _decide(
-    client: MlflowClient, name: str, cand: Candidate, metric: str, mode: Mode, *, dry_run: bool
+    client: MlflowClient, name: str, cand: Candidate, rule: _Rule, *, dry_run: bool
 ) -> Promotion:
     """Compare `cand` with the current champion and move the aliases when it wins."""
+    metric, mode = rule.metric, rule.mode
     existing = _existing_version(client, name, cand.run_id)
     champion = _champion(client, name)
     label = f"run {cand.run_name} ({cand.run_id[:8]}, {metric} {cand.value:.4f})"
@@ -205,14 +271,45 @@ def _decide(
         champ_value = _version_metric(client, champion, metric)
         sign = 1 if mode == "max" else -1
         if champ_value is not None and not sign * cand.value > sign * champ_value:
+            try:  # the paired test, for the record: how far apart the two are
+                evidence = compare_runs(client, cand.run_id, champion.run_id)
+                detail = f"; {evidence.describe()}"
+            except NotComparable:
+                evidence, detail = None, ""
             return Promotion(
                 name,
                 cand,
                 existing.version if existing else None,
                 False,
                 f"kept {name}@{CHAMPION} version {champion.version} ({metric} "
-                f"{champ_value:.4f}): best candidate {label} does not beat it",
+                f"{champ_value:.4f}): best candidate {label} does not beat it{detail}",
+                evidence,
             )
+    evidence, not_compared = None, None
+    tags = {"promotion.alpha": f"{rule.alpha:g}"}
+    if champion is None:
+        tags["promotion.evidence"] = "first champion"
+    else:
+        evidence, not_compared = _evidence(client, cand, champion, rule)
+        tags["promotion.against_version"] = str(champion.version)
+        if evidence is not None:
+            tags.update(evidence.tags("promotion"))
+        better = evidence is not None and evidence.difference > 0
+        if not (better and evidence.significant(rule.alpha)) and not rule.force:
+            return Promotion(
+                name,
+                cand,
+                existing.version if existing else None,
+                False,
+                f"kept {name}@{CHAMPION} version {champion.version}: {label} is not "
+                f"significantly better at alpha {rule.alpha:g}: {evidence.describe()} "
+                "(--force promotes anyway)",
+                evidence,
+            )
+        if rule.force:
+            tags["promotion.forced"] = "true"
+            if not_compared:
+                tags["promotion.not_compared"] = not_compared[:5000]
     if dry_run:
         what = f"version {existing.version}" if existing else "a new version"
         return Promotion(
@@ -221,16 +318,26 @@ def _decide(
             existing.version if existing else None,
             False,
             f"dry run: would register {what} of {name} from {label} and make it @{CHAMPION}",
+            evidence,
         )
-    version = existing.version if existing else _register(client, name, cand, metric, mode)
+    if existing:
+        version = existing.version
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+    else:
+        version = _register(client, name, cand, metric, mode, tags)
     client.set_registered_model_alias(name, CHAMPION, version)
     message = f"{name}@{CHAMPION} -> version {version}, {label}"
+    if evidence is not None:
+        message += f"; {evidence.describe()}"
+    if rule.force:
+        message += " (forced)"
     if champion is not None:
         client.set_registered_model_alias(name, PREVIOUS, champion.version)
         message += f"; version {champion.version} is now @{PREVIOUS}"
     else:
         message += "; first champion"
-    return Promotion(name, cand, version, True, message)
+    return Promotion(name, cand, version, True, message, evidence)
 
 
 def _version_metric(client: MlflowClient, version: ModelVersion, metric: str) -> float | None:

@@ -111,8 +111,10 @@ class ShipperHandle:
         except OSError as exc:  # the log folder is gone or unwritable
             self.death = f"{said}; no new one could start ({exc})"
             return False
-        print(f"newsdesk: {said}; a new one takes over from the log, which is intact",
-              file=self._notify)
+        print(
+            f"newsdesk: {said}; a new one takes over from the log, which is intact",
+            file=self._notify,
+        )
         self._exit_status = None
         return True
 

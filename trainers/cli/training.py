@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import uuid
 from pathlib import Path
 
 from tracker import schema
@@ -27,6 +28,7 @@ from trainers.cli.wiring import (
     new_checkpointer,
     open_logger,
     report_interruption,
+    thread_governor,
     use_threads,
 )
 from trainers.config import DataConfig, data_config_for, train_config_for
@@ -90,20 +92,49 @@ def train_models(request: TrainRequest) -> list[tuple[str, str, RunOutcome]]:
             check_write_access(request.tracking.tracking_uri, request.tracking.experiment)
         prepared = _prepare_each(data_configs, dist)
         if dist is not None and not dist.is_main:
-            for name in models:
+            for name, seed in _model_seeds(request, models, train_configs):
                 if model_spec(name).runner:
                     continue  # fitted by rank 0 alone, by its own runner
-                configs = (model_configs[name], data_configs[name], train_configs[name])
+                train_config = dataclasses.replace(train_configs[name], seed=seed)
+                configs = (model_configs[name], data_configs[name], train_config)
                 run_training(
-                    name, *configs, prepared[name], NullLogger(), progress=False, dist=dist
+                    name,
+                    *configs,
+                    prepared[name],
+                    NullLogger(),
+                    progress=False,
+                    dist=dist,
+                    governor=thread_governor(threads),
                 )
             return []
         _report_skipped(next(iter(prepared.values())))
-        configs = (model_configs, data_configs, train_configs)
-        return [_train_one(request, name, configs, prepared, dist, threads) for name in models]
+        groups = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in models}
+        return [
+            _train_one(
+                request,
+                name,
+                (model_configs, data_configs, train_configs),
+                prepared,
+                dist,
+                threads,
+                seed=seed,
+                group=groups[name] if request.seeds > 1 else None,
+            )
+            for name, seed in _model_seeds(request, models, train_configs)
+        ]
     finally:
         if dist is not None:
             dist.close()
+
+
+def _model_seeds(request: TrainRequest, models, train_configs) -> list[tuple[str, int]]:
+    """(model, seed) per run to train: each model `request.seeds` times, seeds counting up
+    from its configured one."""
+    return [
+        (name, train_configs[name].seed + offset)
+        for name in models
+        for offset in range(request.seeds)
+    ]
 
 
 def _prepare_each(
@@ -117,21 +148,27 @@ def _prepare_each(
     return {name: done[config] for name, config in data_configs.items()}
 
 
-def _train_one(request, name, all_configs, prepared, dist, threads):
+def _train_one(request, name, all_configs, prepared, dist, threads, *, seed, group):
     model_configs, data_configs, train_configs = all_configs
-    configs = (model_configs[name], data_configs[name], train_configs[name])
-    with open_logger(request.tracking, run_name=name, tags={schema.MODEL_TAG: name}) as log:
+    train_config = dataclasses.replace(train_configs[name], seed=seed)
+    configs = (model_configs[name], data_configs[name], train_config)
+    tags = {schema.MODEL_TAG: name}
+    run_name = name
+    if group is not None:
+        tags[schema.SEED_GROUP_TAG] = group
+        run_name = f"{name}-seed{seed}"
+    with open_logger(request.tracking, run_name=run_name, tags=tags) as log:
         announce_run(log.run_id)
         log_threads(log, threads)
         runner = model_spec(name).runner_function()
         if runner is not None:
             outcome = runner(model_configs[name], data_configs[name], prepared[name], log)
         else:
-            outcome = _train_neural(request, name, log, configs, prepared[name], dist)
+            outcome = _train_neural(request, name, log, configs, prepared[name], dist, threads)
     return _report(name, log.run_id, outcome)
 
 
-def _train_neural(request: TrainRequest, name, log, configs, prepared, dist) -> RunOutcome:
+def _train_neural(request: TrainRequest, name, log, configs, prepared, dist, threads) -> RunOutcome:
     folder = checkpoint_dir(request.tracking.tracking_uri, request.checkpoint_dir)
     checkpointer = new_checkpointer(log, folder, name, configs, prepared.vocab.fingerprint)
     with report_interruption(log.run_id, checkpointer):
@@ -143,6 +180,7 @@ def _train_neural(request: TrainRequest, name, log, configs, prepared, dist) -> 
             progress=not request.quiet,
             checkpointer=checkpointer,
             dist=dist,
+            governor=thread_governor(threads),
         )
 
 
@@ -178,25 +216,35 @@ def resume_run(request: ResumeRequest) -> int:
         raise UsageError(f"run {request.run_id} has no resume checkpoint; pass --checkpoint PATH")
     point = ResumePoint.load(Path(path), run.run_id)
     point.check_world_size(max(request.parallel.nproc, world_size_from_environment()))
-    use_threads(request.parallel)  # the run's own param keeps what it started with
+    threads = use_threads(request.parallel)  # the run's params keep what it started with
     dist = _join_job(request.parallel)
     try:
         if dist is None or dist.is_main:
             check_write_access(tracking_uri, run.experiment)
-        return _resume(request, run, point, dist)
+        return _resume(request, run, point, dist, threads)
     finally:
         if dist is not None:
             dist.close()
 
 
-def _resume(request: ResumeRequest, run, point: ResumePoint, dist: Distributed | None) -> int:
+def _resume(
+    request: ResumeRequest, run, point: ResumePoint, dist: Distributed | None, threads
+) -> int:
     data_config = point.data_config(request.cache_dir)
     prepared = prepare(data_config, dist)
     point.check_vocabulary(prepared.vocab.fingerprint, data_config)
     name = point.model_name
     configs = (name, point.model_config(), data_config, point.train_config(), prepared)
+    governor = thread_governor(threads)
     if dist is not None and not dist.is_main:
-        run_training(*configs, NullLogger(), progress=False, resume=point.state, dist=dist)
+        run_training(
+            *configs,
+            NullLogger(),
+            progress=False,
+            resume=point.state,
+            dist=dist,
+            governor=governor,
+        )
         return 0
     # The steps between the checkpoint and the crash are recomputed; the store has some of
     # them already, and those are not logged again.
@@ -221,6 +269,7 @@ def _resume(request: ResumeRequest, run, point: ResumePoint, dist: Distributed |
                 checkpointer=checkpointer,
                 resume=point.state,
                 dist=dist,
+                governor=governor,
             )
     print(
         f"{name}: run {run.run_id} resumed and finished  "

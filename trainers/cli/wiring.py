@@ -9,7 +9,6 @@ reads or sets MLflow's process-wide state.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from tracker.store.location import default_checkpoint_dir, resolve_store
 from trainers.cli.requests import Parallel, Tracking
 from trainers.loop import TrainingDiverged, TrainingInterrupted
 from trainers.state import STATIC_KEYS, Checkpointer, plain
-from trainers.threads import WAIT_POLICY_ENV, ThreadChoice, choose_threads
+from trainers.threads import ThreadChoice, ThreadGovernor, choose_for_process
 
 
 def open_logger(
@@ -49,25 +48,25 @@ def open_logger(
 
 
 THREADS_PARAM, THREADS_FROM_PARAM = "torch.threads", "torch.threads_from"
-WAIT_POLICY_PARAM = "torch.omp_wait_policy"
 
 
 def use_threads(parallel: Parallel) -> ThreadChoice:
     """Choose torch's compute threads for this process (`trainers.threads`) and apply them."""
-    choice = choose_threads(parallel.threads)
+    choice = choose_for_process(parallel.threads)
     torch.set_num_threads(choice.threads)
     return choice
 
 
+def thread_governor(choice: ThreadChoice) -> ThreadGovernor:
+    """Lowers and restores the count while a training runs (a fixed count stays as it is)."""
+    return ThreadGovernor(choice, torch.set_num_threads)
+
+
 def log_threads(log: TrainingLogger, choice: ThreadChoice) -> None:
-    """Record the choice with a new run, so that a slow run can be told from a starved one."""
-    log.log_params(
-        {
-            THREADS_PARAM: choice.threads,
-            THREADS_FROM_PARAM: choice.reason,
-            WAIT_POLICY_PARAM: os.environ.get(WAIT_POLICY_ENV, "default"),
-        }
-    )
+    """Record the choice with a new run, so that a slow run can be told from a starved one;
+    changes during the training are the metric `perf/threads`."""
+    adjusted = ", lowered while other processes keep them busy" if choice.adjustable else ""
+    log.log_params({THREADS_PARAM: choice.threads, THREADS_FROM_PARAM: choice.reason + adjusted})
 
 
 def checkpoint_dir(tracking_uri: str | None, given: Path | None) -> Path:
