@@ -65,6 +65,8 @@ bench: install
 	$(PY) benchmarks/server_postgres.py --out benchmarks/results
 	$(PY) benchmarks/store_outage.py --out benchmarks/results
 	$(PY) benchmarks/server_processes.py --out benchmarks/results
+	$(PY) benchmarks/startup.py --data $(NEWSDESK_DATA) --out benchmarks/results
+	$(PY) benchmarks/busy_machine.py --max-steps 150 --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache

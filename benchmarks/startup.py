@@ -1,6 +1,6 @@
 """What a person waits for at the shell: command start-up and prediction from a fresh process.
 
-    python benchmarks/startup.py [--data DIR] [--rounds 5] [--out benchmarks/results]
+    python benchmarks/startup.py [--data DIR] [--rounds 5] [--before REV] [--out DIR]
 
 Each round runs, as fresh processes and interleaved: `python -c pass`, `python -c "import
 torch"`, `newsdesk --help`, `newsdesk compare` (table and figure), `newsdesk predict` on one
@@ -9,7 +9,9 @@ and `newsdesk train` until its first step is logged (the timestamp of the run's 
 `train/loss` point, less the moment the process was started). The store is a fresh SQLite
 one holding a promoted FastText model trained for a few steps on the THUCNews slice (or the
 demo corpus without `--data`): prediction cost does not depend on training. Minimum and
-maximum over the rounds are reported, each beside `python -c pass` of the same rounds.
+maximum over the rounds are reported, each beside `python -c pass` of the same rounds. With
+`--before REV` that commit, checked out into a temporary git worktree, runs the same commands
+in the same rounds, the two trees taking turns.
 """
 
 from __future__ import annotations
@@ -57,57 +59,104 @@ def first_step_s(cwd: Path, env: dict[str, str], train_args: list[str]) -> float
     return (first.timestamp - launched_ms) / 1000
 
 
+def _checkout(path: Path, revision: str) -> Path:
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), revision],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    return path
+
+
+def _commands(cwd: Path, data: Path | None) -> dict[str, list[str]]:
+    commands = {
+        "newsdesk --help": [*NEWSDESK, "--help"],
+        "newsdesk compare": [*NEWSDESK, "compare", "--out", str(cwd / "compare")],
+        "newsdesk predict (1 headline)": [*NEWSDESK, "predict", HEADLINE],
+    }
+    if data:
+        headlines = cwd / "headlines.txt"
+        lines = (data / "test.txt").read_text(encoding="utf-8").splitlines()
+        headlines.write_text("\n".join(t.split("\t")[0] for t in lines) + "\n", "utf-8")
+        commands["newsdesk predict --file (10,000)"] = [
+            *NEWSDESK,
+            "predict",
+            "--file",
+            str(headlines),
+            "--out",
+            str(cwd / "p.csv"),
+        ]
+    return commands
+
+
+def measure(args: argparse.Namespace, trees: dict[str, Path], cwd: Path) -> dict:
+    """Per tree and command, the seconds of every round (the baselines under "python")."""
+    data_args = ["--data", str(args.data.resolve())] if args.data else []
+    train_args = ["--model", "fasttext", *data_args, "--max-steps", "5", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(
+        [*NEWSDESK, "train", *train_args], check=True, capture_output=True, cwd=cwd, env=env
+    )
+    subprocess.run([*NEWSDESK, "promote"], check=True, capture_output=True, cwd=cwd, env=env)
+    commands = _commands(cwd, args.data)
+    baselines = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "python -c 'import torch'": [sys.executable, "-c", "import torch"],
+    }
+    samples: dict = {"python": {name: [] for name in baselines}}
+    for name in trees:
+        samples[name] = {c: [] for c in [*commands, "newsdesk train (to step 1)"]}
+    order = list(trees.items())
+    for _ in range(args.rounds):
+        for name, command in baselines.items():
+            samples["python"][name].append(timed(command, cwd, env))
+        for name, tree in order:
+            tree_env = {**os.environ, "PYTHONPATH": str(tree)}
+            for command_name, command in commands.items():
+                samples[name][command_name].append(timed(command, cwd, tree_env))
+            samples[name]["newsdesk train (to step 1)"].append(
+                first_step_s(cwd, tree_env, train_args)
+            )
+        order.reverse()
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="THUCNews folder")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--before", default=None, help="a commit to compare against")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    data_args = ["--data", str(args.data.resolve())] if args.data else []
-    train_args = ["--model", "fasttext", *data_args, "--max-steps", "5", "--quiet"]
     with tempfile.TemporaryDirectory(prefix="startup-") as folder:
         cwd = Path(folder)
-        subprocess.run(
-            [*NEWSDESK, "train", *train_args], check=True, capture_output=True, cwd=cwd, env=env
-        )
-        subprocess.run([*NEWSDESK, "promote"], check=True, capture_output=True, cwd=cwd, env=env)
-        commands = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "python -c 'import torch'": [sys.executable, "-c", "import torch"],
-            "newsdesk --help": [*NEWSDESK, "--help"],
-            "newsdesk compare": [*NEWSDESK, "compare", "--out", str(cwd / "compare")],
-            "newsdesk predict (1 headline)": [*NEWSDESK, "predict", HEADLINE],
-        }
-        if args.data:
-            headlines = cwd / "headlines.txt"
-            lines = (args.data / "test.txt").read_text(encoding="utf-8").splitlines()
-            headlines.write_text("\n".join(t.split("\t")[0] for t in lines) + "\n", "utf-8")
-            commands["newsdesk predict --file (10,000)"] = [
-                *NEWSDESK,
-                "predict",
-                "--file",
-                str(headlines),
-                "--out",
-                str(cwd / "p.csv"),
-            ]
-        samples: dict[str, list[float]] = {
-            name: [] for name in [*commands, "newsdesk train (to step 1)"]
-        }
-        for _ in range(args.rounds):
-            for name, command in commands.items():
-                samples[name].append(timed(command, cwd, env))
-            samples["newsdesk train (to step 1)"].append(first_step_s(cwd, env, train_args))
-    base = min(samples["python -c pass"])
-    torch_s = min(samples["python -c 'import torch'"])
+        trees = {"working tree": ROOT}
+        if args.before:
+            trees = {args.before: _checkout(cwd / "before", args.before), **trees}
+        try:
+            samples = measure(args, trees, cwd)
+        finally:
+            if args.before:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(trees[args.before])],
+                    check=False,
+                    capture_output=True,
+                    cwd=ROOT,
+                )
+    base = min(samples["python"]["python -c pass"])
+    torch_s = min(samples["python"]["python -c 'import torch'"])
     rows = {
-        name: {
-            "min_s": min(values),
-            "max_s": max(values),
-            "x_python": min(values) / base,
-            "x_import_torch": min(values) / torch_s,
+        tree: {
+            name: {
+                "min_s": min(values),
+                "max_s": max(values),
+                "x_python": min(values) / base,
+                "x_import_torch": min(values) / torch_s,
+            }
+            for name, values in by_command.items()
         }
-        for name, values in samples.items()
+        for tree, by_command in samples.items()
     }
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
@@ -122,14 +171,15 @@ def main() -> None:
         f"Fresh processes, interleaved, {args.rounds} rounds; seconds, minimum (maximum), and "
         "the minimum against `python -c pass` and against `python -c 'import torch'`.",
         "",
-        "| command | seconds | × python | × import torch |",
-        "|---|---|---|---|",
+        "| tree | command | seconds | × python | × import torch |",
+        "|---|---|---|---|---|",
     ]
-    for name, row in rows.items():
-        lines.append(
-            f"| {name} | {row['min_s']:.2f} ({row['max_s']:.2f}) | {row['x_python']:.1f} | "
-            f"{row['x_import_torch']:.2f} |"
-        )
+    for tree, by_command in rows.items():
+        for name, row in by_command.items():
+            lines.append(
+                f"| {tree} | {name} | {row['min_s']:.2f} ({row['max_s']:.2f}) | "
+                f"{row['x_python']:.1f} | {row['x_import_torch']:.2f} |"
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "startup.json").write_text(json.dumps(report, indent=2))
     (args.out / "startup.md").write_text("\n".join(lines) + "\n")

@@ -16,9 +16,11 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from tracker.dashboard.paired import run_predictions
 from tracker.dashboard.predict import load_model
 from tracker.dashboard.registry import promote
 from tracker.integrations.lightning import NewsdeskLogger
+from tracker.predictions import log_test_predictions
 
 
 class TinyClassifier(L.LightningModule):
@@ -196,3 +198,43 @@ def test_hyperparameters_given_as_an_argparse_namespace_are_logged(store_uri):
     logger.finalize("success")
     params = MlflowClient(tracking_uri=store_uri).get_run(logger.run_id).data.params
     assert params["lr"] == "0.05" and params["layers.dim"] == "16" and params["act"] == "relu"
+
+
+class _KeepsTestPredictions(TinyClassifier):
+    """A module that hands its test predictions to the run, as docs/dashboard.md shows."""
+
+    def on_test_epoch_start(self):
+        self.kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        probs = F.softmax(self(x), dim=1)
+        self.kept.append((y, probs.argmax(1), probs.max(1).values))
+
+    def on_test_epoch_end(self):
+        columns = zip(*self.kept, strict=True)
+        labels, predicted, probability = (torch.cat(parts) for parts in columns)
+        log_test_predictions(
+            self.logger.experiment,
+            labels=labels.numpy(),
+            predicted=predicted.numpy(),
+            probability=probability.numpy(),
+            digest="dev-slice-128",
+        )
+
+
+def test_a_lightning_run_keeps_the_test_predictions_it_is_handed(
+    encoded_slice, store_uri, tmp_path
+):
+    model = _KeepsTestPredictions(encoded_slice.vocab_size, encoded_slice.num_classes)
+    logger = NewsdeskLogger("lit", tracking_uri=store_uri)
+    train, val = _loaders(encoded_slice)
+    trainer = _trainer(logger, tmp_path, epochs=1)
+    trainer.fit(model, train, val)
+    trainer.test(model, val)
+    kept = run_predictions(MlflowClient(tracking_uri=store_uri), logger.run_id)
+    assert kept is not None and kept.digest == "dev-slice-128"
+    assert kept.labels.tolist() == encoded_slice.y_val.tolist()
+    with torch.no_grad():
+        expected = model(encoded_slice.x_val).argmax(1)
+    assert kept.predicted.tolist() == expected.tolist()

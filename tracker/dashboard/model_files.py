@@ -43,6 +43,8 @@ _CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 _LOADER_KEY, _CHECKPOINT_KEY = "loader", "checkpoint"
 _CODE_ARCHIVE = "newsdesk-code.zip"
 _LOOKUP_TIMEOUT_S = 10.0
+# Downloaded versions kept in the cache (the most recently used); older ones are removed.
+CACHE_KEEP = 5
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,11 @@ def local_model_folder(
         folder = Path(urllib.parse.unquote(urllib.parse.urlsplit(version.source).path))
         return folder if (folder / "MLmodel").is_file() else None
     cached = cache_folder(version, store_uri, cache_root)
-    return cached if (cached / "MLmodel").is_file() else None
+    if not (cached / "MLmodel").is_file():
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(cached)  # used now: the last to be pruned
+    return cached
 
 
 def cache_folder(
@@ -196,7 +202,17 @@ def fill_cache(folder: Path, download: Callable[[Path], Path]) -> Path:
                 raise  # not another process's finished copy: a real failure
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _prune(folder.parent, keep=CACHE_KEEP)
     return folder
+
+
+def _prune(root: Path, keep: int) -> None:
+    """Remove all but the `keep` most recently filled versions (a promoted model replaces
+    the one before; the cache should not grow with every promotion)."""
+    entries = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in entries[keep:]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 class TextModel:

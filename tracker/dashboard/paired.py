@@ -63,7 +63,7 @@ class PairedResult:
             f"examples: difference {self.difference:+.4f} "
             f"({self.confidence:.0%} CI {self.ci_low:+.4f} to {self.ci_high:+.4f}), "
             f"{self.only_a} right only by the first, {self.only_b} only by the second, "
-            f"McNemar exact p = {self.p_value:.3g}"
+            f"McNemar exact p {_p_text(self.p_value)}"
         )
 
     def tags(self, prefix: str) -> dict[str, str]:
@@ -80,6 +80,11 @@ class PairedResult:
             "test": "mcnemar-exact + paired bootstrap",
         }
         return {f"{prefix}.{k}": v for k, v in values.items()}
+
+
+def _p_text(p_value: float) -> str:
+    """`= 0.0725`, or `< 1e-300` where the exact p-value is below what a float holds."""
+    return f"= {p_value:.3g}" if p_value > 0 else "< 1e-300"
 
 
 def compare_predictions(
@@ -202,5 +207,6 @@ def versus_best(
             marks.append("")
             continue
         tied = not math.isnan(result.p_value) and result.p_value >= alpha
-        marks.append(f"{'tied' if tied else 'worse'} (p={result.p_value:.2g})")
+        shown = f"{result.p_value:.2g}" if result.p_value > 0 else "<1e-300"
+        marks.append(f"{'tied' if tied else 'worse'} (p={shown})")
     return marks

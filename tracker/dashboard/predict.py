@@ -59,13 +59,16 @@ def load_model(model_uri: str, tracking_uri: str | None = None, *, check_require
     as long as a large prediction, to warn of version differences only.
     """
     import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
 
     with tempfile.TemporaryDirectory(prefix="newsdesk-model-") as tmp:
         local = _download(model_uri, tracking_uri, Path(tmp))
         try:
             return mlflow.pyfunc.load_model(str(local), suppress_warnings=not check_requirements)
-        except OSError as exc:
-            raise ValueError(f"model URI {model_uri!r} does not load: {exc}") from None
+        except (MlflowException, OSError) as exc:
+            message = exc.message if isinstance(exc, MlflowException) else str(exc)
+            first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+            raise ValueError(f"model URI {model_uri!r} does not load: {first}") from None
 
 
 def _download(model_uri: str, tracking_uri: str | None, into: Path) -> Path:
