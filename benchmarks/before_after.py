@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from worktrees import checked_out
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "benchmarks/loop_slowdown.py"
 VARIANTS = ("none", "newsdesk")
@@ -86,16 +88,6 @@ def markdown(before: str, after: str, summary: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _checkout(path: Path, revision: str) -> Path:
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(path), revision],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the commit to compare against")
@@ -105,24 +97,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     after = args.after or "the working tree"
-    with tempfile.TemporaryDirectory(prefix="before-after-") as holder:
-        before_tree = _checkout(Path(holder) / "before", args.before)
-        after_tree = ROOT if args.after is None else _checkout(Path(holder) / "after", args.after)
-        try:
-            runs: dict[str, list] = {"before": [], "after": []}
-            trees = [("before", before_tree), ("after", after_tree)]
-            for _ in range(args.runs):
-                for tree_name, tree in trees:
-                    runs[tree_name].append(one_run(tree, args.seconds))
-                trees.reverse()  # neither tree always runs first
-        finally:
-            for tree in {before_tree, after_tree} - {ROOT}:
-                subprocess.run(
-                    ["git", "worktree", "remove", "--force", str(tree)],
-                    check=False,
-                    capture_output=True,
-                    cwd=ROOT,
-                )
+    revisions = {"before": args.before, "after": args.after}
+    with (
+        tempfile.TemporaryDirectory(prefix="before-after-") as holder,
+        checked_out(Path(holder), revisions) as trees,
+    ):
+        runs: dict[str, list] = {"before": [], "after": []}
+        order = list(trees.items())
+        for _ in range(args.runs):
+            for tree_name, tree in order:
+                runs[tree_name].append(one_run(tree, args.seconds))
+            order.reverse()  # neither tree always runs first
     summary = {tree: summarise(found) for tree, found in runs.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"before": args.before, "after": after, "runs": args.runs, "summary": summary}

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mlflow.tracking import MlflowClient  # noqa: E402
+from worktrees import checked_out  # noqa: E402
 
 from tracker import schema  # noqa: E402
 
@@ -66,16 +67,6 @@ def _stop(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         proc.kill()
         proc.wait()
-
-
-def _checkout(path: Path, revision: str) -> Path:
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(path), revision],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    return path
 
 
 def summarise(samples: dict[str, dict[str, list[dict[str, float]]]]) -> dict:
@@ -123,36 +114,29 @@ def main() -> None:
     parser.add_argument("--after", default=None, help="a commit instead of the working tree")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="busy-machine-") as holder:
-        trees = {"working tree": ROOT}
-        if args.after:
-            trees = {args.after: _checkout(Path(holder) / "after", args.after)}
-        if args.before:
-            trees = {args.before: _checkout(Path(holder) / "before", args.before), **trees}
+    revisions = {"working tree": None}
+    if args.after:
+        revisions = {args.after: args.after}
+    if args.before:
+        revisions = {args.before: args.before, **revisions}
+    with (
+        tempfile.TemporaryDirectory(prefix="busy-machine-") as holder,
+        checked_out(Path(holder), revisions) as trees,
+    ):
         samples: dict = {name: {"idle": [], "busy": []} for name in trees}
-        try:
-            order = list(trees.items())
-            for index in range(args.rounds):
-                for condition in ("idle", "busy"):
-                    burners = _burners(args.burners) if condition == "busy" else []
-                    try:
-                        for name, tree in order:
-                            store = Path(tempfile.mkdtemp(dir=holder)) / "mlflow.db"
-                            times = train_all(tree, store, args.max_steps)
-                            samples[name][condition].append(times)
-                            print(f"round {index + 1} {condition} {name}: {times}", flush=True)
-                    finally:
-                        _stop(burners)
-                order.reverse()  # neither tree always trains first
-        finally:
-            for tree in trees.values():
-                if tree != ROOT:
-                    subprocess.run(
-                        ["git", "worktree", "remove", "--force", str(tree)],
-                        check=False,
-                        capture_output=True,
-                        cwd=ROOT,
-                    )
+        order = list(trees.items())
+        for _ in range(args.rounds):
+            for condition in ("idle", "busy"):
+                burners = _burners(args.burners) if condition == "busy" else []
+                try:
+                    for name, tree in order:
+                        store = Path(tempfile.mkdtemp(dir=holder)) / "mlflow.db"
+                        times = train_all(tree, store, args.max_steps)
+                        samples[name][condition].append(times)
+                        print(f"{condition} {name}: {times}", flush=True)
+                finally:
+                    _stop(burners)
+            order.reverse()  # neither tree always trains first
     summary = summarise(samples)
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "

@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from worktrees import checked_out  # noqa: E402
+
 NEWSDESK = [sys.executable, "-m", "tracker.cli"]
 HEADLINE = "央行宣布下调存款准备金率"
 
@@ -57,16 +59,6 @@ def first_step_s(cwd: Path, env: dict[str, str], train_args: list[str]) -> float
     run = client.search_runs([experiment], order_by=["attributes.start_time DESC"])[0]
     first = min(client.get_metric_history(run.info.run_id, "train/loss"), key=lambda m: m.step)
     return (first.timestamp - launched_ms) / 1000
-
-
-def _checkout(path: Path, revision: str) -> Path:
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(path), revision],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    return path
 
 
 def _commands(cwd: Path, data: Path | None) -> dict[str, list[str]]:
@@ -129,21 +121,14 @@ def main() -> None:
     parser.add_argument("--before", default=None, help="a commit to compare against")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="startup-") as folder:
-        cwd = Path(folder)
-        trees = {"working tree": ROOT}
-        if args.before:
-            trees = {args.before: _checkout(cwd / "before", args.before), **trees}
-        try:
-            samples = measure(args, trees, cwd)
-        finally:
-            if args.before:
-                subprocess.run(
-                    ["git", "worktree", "remove", "--force", str(trees[args.before])],
-                    check=False,
-                    capture_output=True,
-                    cwd=ROOT,
-                )
+    revisions = {"working tree": None}
+    if args.before:
+        revisions = {args.before: args.before, **revisions}
+    with (
+        tempfile.TemporaryDirectory(prefix="startup-") as folder,
+        checked_out(Path(folder), revisions) as trees,
+    ):
+        samples = measure(args, trees, Path(folder))
     base = min(samples["python"]["python -c pass"])
     torch_s = min(samples["python"]["python -c 'import torch'"])
     rows = {

@@ -89,6 +89,10 @@ def _promote(store: dict, *extra: str) -> int:
     )
 
 
+def _compare(store: dict, *extra: str) -> int:
+    return main(["compare", "--tracking-uri", store["uri"], "--experiment", "ev", *extra])
+
+
 def _champion(store: dict):
     return MlflowClient(tracking_uri=store["uri"]).get_model_version_by_alias(MODEL, "champion")
 
@@ -155,37 +159,10 @@ def test_runs_on_different_test_splits_are_not_compared(store, capsys):
 def test_compare_tests_two_runs_and_marks_ties_with_the_best(store, tmp_path, capsys):
     # The run on other test lines would be compared with nothing: the table leaves it out.
     MlflowClient(tracking_uri=store["uri"]).delete_run(store["elsewhere"])
-    assert (
-        main(
-            [
-                "compare",
-                "--tracking-uri",
-                store["uri"],
-                "--experiment",
-                "ev",
-                "--paired",
-                store["long"],
-                store["short"],
-            ]
-        )
-        == 0
-    )
+    assert _compare(store, "--paired", store["long"], store["short"]) == 0
     out = capsys.readouterr().out
     assert "McNemar exact p" in out and out.strip().endswith("significant at alpha 0.05")
-    assert (
-        main(
-            [
-                "compare",
-                "--tracking-uri",
-                store["uri"],
-                "--experiment",
-                "ev",
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
+    assert _compare(store, "--out", str(tmp_path)) == 0
     table = capsys.readouterr().out
     assert "vs best" in table and "worse (p=" in table, table
     import pandas as pd
