@@ -100,3 +100,29 @@ def test_a_training_that_dies_ends_its_run_at_exit(
     assert run.info.status == status
     # Every step logged before the failure is stored.
     assert [s for s, _ in _history(client, run.info.run_id, "loss")] == [1, 2, 3, 4]
+
+
+def test_test_predictions_handed_to_the_callback_are_kept_with_the_run(
+    encoded_slice, store_uri, tmp_path
+):
+    """After training, `trainer.predict` on a test set and the callback keeps what it
+    predicted with the (finished) run, which ends FINISHED again."""
+    from tracker.dashboard.paired import run_predictions
+
+    callback = NewsdeskCallback("hf", tracking_uri=store_uri)
+    trainer = build_trainer(asdict(encoded_slice), str(tmp_path / "out"), [callback])
+    trainer.train()
+    out = trainer.predict(trainer.eval_dataset)
+    probs = torch.softmax(torch.as_tensor(out.predictions), dim=-1)
+    callback.log_test_predictions(
+        labels=out.label_ids,
+        predicted=probs.argmax(-1).numpy(),
+        probability=probs.max(-1).values.numpy(),
+        digest="dev-slice",
+    )
+    client = MlflowClient(tracking_uri=store_uri)
+    kept = run_predictions(client, callback.run_id)
+    assert kept is not None and kept.digest == "dev-slice"
+    assert kept.labels.tolist() == list(out.label_ids)
+    assert kept.accuracy == pytest.approx(float((probs.argmax(-1).numpy() == out.label_ids).mean()))
+    assert client.get_run(callback.run_id).info.status == "FINISHED"

@@ -36,6 +36,9 @@ _NO_FIRST_CONTACT = frozenset({"sync", "server", "ui"})
 # a line of carriage returns per copy. This is the only switch MLflow offers, and the command
 # line (the application, never the library) sets it as a default the user can override.
 _ARTIFACT_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+# MLflow sets its loggers' level when it is imported, which a command now does only when it
+# needs MLflow (after `main` has run): the level is given to it through its own variable.
+_MLFLOW_LOG_LEVEL_ENV = "MLFLOW_LOGGING_LEVEL"
 
 
 def _version() -> str:
@@ -93,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not debug:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+        os.environ.setdefault(_MLFLOW_LOG_LEVEL_ENV, "WARNING")
         os.environ.setdefault(_ARTIFACT_BAR_ENV, "false")
     try:
         if args.command not in _NO_FIRST_CONTACT and hasattr(args, "tracking_uri"):

@@ -307,7 +307,8 @@ def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar=("RUN_A", "RUN_B"),
         help="test two runs against each other on the same test examples (McNemar's exact "
-        "test and a bootstrap interval of the accuracy difference) instead of ranking",
+        "test and a bootstrap interval of the accuracy difference) instead of ranking "
+        "(default: rank every run)",
     )
     compare.add_argument(
         "--alpha",

@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 from tracker.interface import RunStatus
 from tracker.logger.mlflow_logger import TrainingLogger
 from tracker.logger.params import to_param_values
+from tracker.predictions import log_test_predictions
 from tracker.store.location import resolve_store
 
 DEFAULT_EXPERIMENT = "Default"  # where MLflow (and the stock callback) put runs by default
@@ -104,6 +105,24 @@ class NewsdeskCallback(TrainerCallback):
         if not reopening:
             self._log_params(args, model, existing)
         return self._logger
+
+    def log_test_predictions(
+        self, *, labels: Any, predicted: Any, probability: Any | None = None, digest: str
+    ) -> None:
+        """Keep a test evaluation's predictions with the run, so that `newsdesk promote` and
+        `compare --paired` can test it against another run example by example: for example
+        from `trainer.predict(test_dataset)` after training (`label_ids`, the arg-max of
+        `predictions`). `digest` names the test split: the same split, the same digest.
+        A run that training already ended is taken up again for it and ends FINISHED."""
+        if self.run_id is None:
+            raise ValueError("no run yet: log test predictions after trainer.train()")
+        was_open = self._logger is not None
+        logger = self._open(None, None)
+        log_test_predictions(
+            logger, labels=labels, predicted=predicted, probability=probability, digest=digest
+        )
+        if not was_open:
+            self._close(RunStatus.FINISHED)
 
     def _log_params(self, args: Any, model: Any, existing: dict[str, str]) -> None:
         """Model config and training arguments as dotted params. A run taken up again keeps
