@@ -3,8 +3,8 @@
 One accuracy per run cannot say whether two models differ by more than a seed's noise; the
 examples each got right can (`tracker.dashboard.paired`). A run that ends with a test
 evaluation logs, per test example, the predicted class and its probability, with the true
-labels and the digest of the test split they belong to, as one small `.npz` artifact
-(`schema.TEST_PREDICTIONS_ARTIFACT`): 10,000 examples take about 60 KB. Two runs are compared
+labels and the digest of the test split they belong to, as one small compressed `.npz`
+artifact (`schema.TEST_PREDICTIONS_ARTIFACT`). Two runs are compared
 only when their digests are equal. Only numpy here: training code (`trainers`) writes the file
 through this module and the logger interface, and the dashboard reads it.
 """

@@ -80,8 +80,9 @@ def prepare(data_config: DataConfig, dist: Distributed | None) -> PreparedData:
 
 
 def train_models(request: TrainRequest) -> list[tuple[str, str, RunOutcome]]:
-    """Train the requested models, one run each; returns (model, run id, outcome) per run, or
-    nothing on the processes of a distributed job other than rank 0."""
+    """Train the requested models, one run each (`request.seeds` runs each, grouped by a tag,
+    with `--seeds N`); returns (model, run id, outcome) per run, or nothing on the processes
+    of a distributed job other than rank 0."""
     models = request.models
     data_configs, train_configs, model_configs = configs_for(request.settings, models)
     threads = use_threads(request.parallel)
