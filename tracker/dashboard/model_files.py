@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tracker.logger.text_input import texts_of
 from tracker.store.location import sqlite_path
 
 # MLflow's marks in the SQLite tables: a deleted version keeps its row with this stage.
@@ -223,19 +224,7 @@ class TextModel:
         self.predictor = predictor
 
     def predict(self, model_input: Any) -> Any:
-        return self.predictor.predict_frame(_texts(model_input))
-
-
-def _texts(model_input: Any) -> list[str]:
-    if isinstance(model_input, str):
-        return [model_input]
-    columns = getattr(model_input, "columns", None)
-    if columns is not None:
-        column = "text" if "text" in columns else columns[0]
-        return [str(t) for t in model_input[column].tolist()]
-    if hasattr(model_input, "tolist"):
-        return [str(t) for t in model_input.tolist()]
-    return [str(t) for t in model_input]
+        return self.predictor.predict_frame(texts_of(model_input))
 
 
 def load_text_model(folder: Path) -> TextModel | None:

@@ -26,21 +26,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from tracker.logger.pyfunc_upload import pinned_requirements, upload_pyfunc
-
-TEXT_COLUMN = "text"
-
-
-def texts_of(model_input: Any) -> list[str]:
-    """Accept a DataFrame with a `text` column (or a single column), a Series or a list."""
-    if isinstance(model_input, pd.DataFrame):
-        column = TEXT_COLUMN if TEXT_COLUMN in model_input.columns else model_input.columns[0]
-        return [str(t) for t in model_input[column].tolist()]
-    if isinstance(model_input, pd.Series):
-        return [str(t) for t in model_input.tolist()]
-    if isinstance(model_input, str):
-        return [model_input]
-    return [str(t) for t in model_input]
-
+from tracker.logger.text_input import TEXT_COLUMN, texts_of
 
 LOADER_KEY = "loader"
 CHECKPOINT_KEY = "checkpoint"
