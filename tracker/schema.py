@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+# Where runs go when neither the caller nor MLFLOW_EXPERIMENT_NAME names an experiment.
+DEFAULT_EXPERIMENT = "newsdesk"
+
 # ----- per optimizer step, at `global_step` -------------------------------------------------
 TRAIN_LOSS = "train/loss"
 TRAIN_ACC = "train/acc"

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from tracker.schema import DEFAULT_EXPERIMENT
 from tracker.store.location import resolve_store
 
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
-DEFAULT_EXPERIMENT = "newsdesk"
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

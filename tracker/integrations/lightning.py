@@ -16,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,9 +34,10 @@ from tracker.integrations.lightning_model import (
     class_path,
 )
 from tracker.interface import RunStatus
+from tracker.logger.conventions import EXPERIMENT_NAME_ENV
 from tracker.logger.mlflow_logger import TrainingLogger
 from tracker.logger.pyfunc_upload import pinned_requirements, upload_pyfunc
-from tracker.schema import MODEL_ARTIFACT
+from tracker.schema import DEFAULT_EXPERIMENT, MODEL_ARTIFACT
 
 MODEL_CODE = Path(__file__).with_name("lightning_model_code.py")
 _REQUIREMENTS = ("mlflow", "torch", "lightning", "pandas", "numpy")
@@ -70,7 +72,8 @@ class NewsdeskLogger(Logger):
     same run is taken up again and ended again, so a fit and its test stay one run.
 
     Args:
-        experiment: MLflow experiment name; created when missing.
+        experiment: MLflow experiment name; created when missing (default:
+            `MLFLOW_EXPERIMENT_NAME`, else "newsdesk", as for `TrainingLogger`).
         tracking_uri: the store (default: `MLFLOW_TRACKING_URI`, else the embedded store).
         run_name: the run's name.
         tags: tags of the run.
@@ -83,7 +86,7 @@ class NewsdeskLogger(Logger):
 
     def __init__(
         self,
-        experiment: str,
+        experiment: str | None = None,
         *,
         tracking_uri: str | None = None,
         run_name: str | None = None,
@@ -107,7 +110,9 @@ class NewsdeskLogger(Logger):
     # ----- identity ---------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self._experiment_name
+        if self._logger is not None:
+            return self._logger.experiment_name
+        return self._experiment_name or os.environ.get(EXPERIMENT_NAME_ENV) or DEFAULT_EXPERIMENT
 
     @property
     def version(self) -> str:

@@ -56,6 +56,15 @@ class MemoryLogger:
             validate_metric_name(key)
         self.records.append((step, dict(metric_values(metrics))))
 
+    def log_metric(self, key: str, value: float, *, step: int) -> None:
+        self.log_metrics({key: value}, step=step)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         self.params.update(to_param_values(params))
 

@@ -27,6 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from tracker.interface import RunStatus, status_on_exit
 from tracker.interrupts import sigterm_as_interrupt
+from tracker.logger.conventions import resolve_target
 from tracker.logger.datasets import log_dataset_input
 from tracker.logger.ownership import disowner, refuse_a_run_open_elsewhere
 from tracker.logger.run_end import end_provisionally, end_with_error
@@ -51,6 +52,7 @@ from tracker.shipping.wal import (
 from tracker.shipping.writer import RunLogError, WalWriter, ensure_writable
 from tracker.store.first_contact import check_server
 from tracker.store.location import StoreLocation, default_spool_dir, resolve_store
+from tracker.store.mlflow_internals import as_active_run
 
 _log = logging.getLogger(__name__)
 
@@ -68,8 +70,15 @@ class TrainingLogger(RunLogWriter):
     on KeyboardInterrupt or SIGTERM. What the store would not take before closing stays in the
     run's log on disk for `newsdesk sync` (`spool_path` says where).
 
+    MLflow's conventions hold (`tracker.logger.conventions`): without `experiment`, the run
+    goes to `MLFLOW_EXPERIMENT_NAME` (else "newsdesk"); `MLFLOW_RUN_ID` continues that run;
+    `MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=true` samples system metrics; opened inside an
+    `mlflow.start_run()` block, the new run is nested under that run. Inside the `with`
+    block, `mlflow.active_run()` is this run (and MLflow's tracking URI this store), so
+    `mlflow.log_*` calls of other code land in it too; both are restored when it ends.
+
     Args:
-        experiment: MLflow experiment name; created when missing.
+        experiment: MLflow experiment name; created when missing. None: see above.
         run_name: the new run's name (MLflow picks one when None).
         tracking_uri: the store; None means `MLFLOW_TRACKING_URI`, else the embedded SQLite
             store in `mlruns/`.
@@ -82,7 +91,8 @@ class TrainingLogger(RunLogWriter):
         notify: where close-time reports go (default: stderr).
         parent_run_id: nest the new run under this one (a sweep's trial under the sweep).
         system_metrics_interval_s: > 0 samples CPU, memory, disk and network into
-            `system/*` metrics this often (MLflow's monitor; needs psutil).
+            `system/*` metrics this often (MLflow's monitor; needs psutil); 0 does not;
+            None follows `MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`.
 
     Raises:
         ValueError: a tag name MLflow would refuse, or `run_id` of another experiment.
@@ -91,7 +101,7 @@ class TrainingLogger(RunLogWriter):
 
     def __init__(
         self,
-        experiment: str,
+        experiment: str | None = None,
         *,
         run_name: str | None = None,
         tracking_uri: str | None = None,
@@ -102,11 +112,20 @@ class TrainingLogger(RunLogWriter):
         spool_dir: str | Path | None = None,
         notify: TextIO | None = None,
         parent_run_id: str | None = None,
-        system_metrics_interval_s: float = 0.0,
+        system_metrics_interval_s: float | None = None,
     ) -> None:
         self.location: StoreLocation = resolve_store(tracking_uri)
         client = MlflowClient(tracking_uri=self.location.tracking_uri)
+        target = resolve_target(
+            client,
+            experiment=experiment,
+            run_id=run_id,
+            parent_run_id=parent_run_id,
+            system_metrics_interval_s=system_metrics_interval_s,
+        )
+        experiment, run_id, parent_run_id = target.experiment, target.run_id, target.parent_run_id
         self.experiment_name = experiment
+        self._as_active_run: AbstractContextManager[None] | None = None
         self._config = writer_config or WriterConfig()
         self._spool_dir = Path(spool_dir) if spool_dir else default_spool_dir(self.location)
         self._notify = notify if notify is not None else sys.stderr
@@ -128,7 +147,7 @@ class TrainingLogger(RunLogWriter):
             self._wal_dir, self.location.tracking_uri, self._config, self._notify
         )
         self._system_monitor = start_system_metrics(
-            self.location.tracking_uri, self.run_id, system_metrics_interval_s
+            self.location.tracking_uri, self.run_id, target.system_metrics_interval_s
         )
         # A logger left open (a notebook, an exit path without `close`) still stores every
         # point and ends its run when the interpreter exits.
@@ -141,6 +160,12 @@ class TrainingLogger(RunLogWriter):
         # SIGTERM inside the block ends the run KILLED, as Ctrl-C does.
         self._interrupts = sigterm_as_interrupt()
         self._interrupts.__enter__()
+        # Inside the block the run is MLflow's active run, so that a library's own
+        # `mlflow.log_*` calls (autologging, an evaluation helper) reach this run and store.
+        self._as_active_run = as_active_run(
+            self.client.get_run(self.run_id), self.location.tracking_uri
+        )
+        self._as_active_run.__enter__()
         return self
 
     def __exit__(
@@ -152,6 +177,9 @@ class TrainingLogger(RunLogWriter):
         if self._interrupts is not None:
             self._interrupts.__exit__(None, None, None)
             self._interrupts = None
+        if self._as_active_run is not None:
+            self._as_active_run.__exit__(None, None, None)
+            self._as_active_run = None
         self.close(status_on_exit(exc_type))
 
     def close(self, status: RunStatus = RunStatus.FINISHED) -> None:

@@ -88,6 +88,18 @@ class RunLogWriter:
         if pairs:
             self._wal.write(metrics_line(int(time.time() * 1000), step, pairs))
 
+    def log_metric(self, key: str, value: float, *, step: int) -> None:
+        """One metric: `log_metrics({key: value}, step=step)`, as MLflow users type it."""
+        self.log_metrics({key: value}, step=step)
+
+    def log_param(self, key: str, value: Any) -> None:
+        """One param: `log_params({key: value})`."""
+        self.log_params({key: value})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """One tag: `set_tags({key: value})`."""
+        self.set_tags({key: value})
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log (nested) params as dotted keys; they are written in the background."""
         self._refuse_in_forked_child()

@@ -30,8 +30,10 @@ breakage is loud and in one place. newsdesk is tested with the versions in `cons
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import mlflow
@@ -62,6 +64,7 @@ __all__ = [
     "MAX_PARAM_VAL_LENGTH",
     "METRIC_HISTORY_SQL",
     "NAME_VALIDATORS",
+    "as_active_run",
     "forget_inherited_connections",
     "insert_metrics",
     "sql_engine",
@@ -191,3 +194,31 @@ def insert_metrics(engine: Any, run_id: str, points: Sequence[tuple[str, float, 
                     .where(latest_table.c.run_uuid == run_id, latest_table.c.key == key)
                     .values(**values)
                 )
+
+
+@contextlib.contextmanager
+def as_active_run(run: Any, tracking_uri: str) -> Iterator[None]:
+    """Make `run` (an `mlflow.entities.Run` of the store at `tracking_uri`) MLflow's active
+    run in this thread, and that store MLflow's tracking URI, until the block ends; then
+    both are as they were, and the run is not ended (its logger ends it)."""
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    stack = fluent._active_run_stack.get()
+    active = fluent.ActiveRun(run)
+    saved_uri = tracking_utils._tracking_uri
+    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri)
+    stack.append(active)
+    try:
+        yield
+    finally:
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index] is active:
+                del stack[index]
+                break
+        tracking_utils.set_tracking_uri(saved_uri)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
