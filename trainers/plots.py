@@ -1,21 +1,22 @@
-"""Figures logged with a run: the confusion matrix and the loss/accuracy curves."""
+"""Figures logged with a run: the confusion matrix and the loss/accuracy curves.
+
+Made as `Figure` objects without pyplot, so that importing this chooses no backend (a
+notebook or a program with its own windows keeps theirs) and nothing has to be closed.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from tracker.fonts import use_cjk_font_if_available  # noqa: E402
+from tracker.fonts import use_cjk_font_if_available
 
 
 def confusion_figure(matrix: np.ndarray, label_names: list[str], title: str) -> Figure:
     use_cjk_font_if_available()  # class names from class.txt are often Chinese
     size = max(4.0, 0.6 * len(label_names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
@@ -35,7 +36,8 @@ def curves_figure(
     train: list[tuple[int, float, float]], val: list[tuple[int, float, float]], title: str
 ) -> Figure:
     """train/val as (step, loss, acc) triples on one shared step axis."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     if train:
         steps, loss, acc = map(np.asarray, zip(*train, strict=True))
         ax_loss.plot(steps, loss, alpha=0.25, color="C0", label="train (per batch)")

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from matplotlib import pyplot as plt
-
 from tracker import schema
 from tracker.interface import MetricLogger
 from tracker.predictions import log_test_predictions
@@ -144,7 +142,6 @@ def log_results(
         )
     for artifact, fig in figures.items():
         logger.log_figure(fig, artifact)
-        plt.close(fig)
     if checkpoint is None:
         return test_metrics, None
     with tempfile.TemporaryDirectory() as tmp:

@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in _NO_FIRST_CONTACT and hasattr(args, "tracking_uri"):
             from tracker.store.first_contact import check_server  # MLflow: only when it runs
 
-            check_server(resolve_store(args.tracking_uri).tracking_uri)
+            check_server(resolve_store(args.tracking_uri, create=False).tracking_uri)
         # SIGTERM anywhere in a command (data preparation, evaluation, an upload) ends it
         # like Ctrl-C: an open run ends KILLED and the command exits 143 with one line. The
         # training loop and the logger install their own handlers while they run.

@@ -72,7 +72,7 @@ def dashboard_hint(tracking_uri: str | None) -> str:
 
     `tracking_uri` is the `--tracking-uri` the user gave (None: environment or default).
     """
-    resolved = resolve_store(tracking_uri).tracking_uri
+    resolved = resolve_store(tracking_uri, create=False).tracking_uri
     if is_server_uri(resolved):
         return f"open the dashboard: {resolved} in a browser (the tracking server serves it)"
     option = f" --tracking-uri {resolved}" if tracking_uri else ""

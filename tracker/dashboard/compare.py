@@ -20,14 +20,15 @@ from tracker.schema import (
     VAL_LOSS,
 )
 from tracker.store.experiments import require_experiment
-from tracker.store.location import resolve_store
+from tracker.store.location import existing_store
 from tracker.store.mlflow_internals import METRIC_HISTORY_SQL
 
 HISTORY_COLUMNS = ["run_id", "run_name", "key", "step", "value", "timestamp"]
 
 
 def client_for(tracking_uri: str | None) -> MlflowClient:
-    return MlflowClient(tracking_uri=resolve_store(tracking_uri).tracking_uri)
+    """A client of an existing store: reading never creates one (`existing_store`)."""
+    return MlflowClient(tracking_uri=existing_store(tracking_uri))
 
 
 def seed_groups(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -161,7 +162,7 @@ def metric_history(
     entity per point would take seconds for 150,000 points. Other stores (a tracking server)
     are asked once per (run, key) with `get_metric_history`, never once per point.
     """
-    uri = resolve_store(tracking_uri).tracking_uri
+    uri = existing_store(tracking_uri)
     if not run_ids or not keys:
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     if _is_database(uri):

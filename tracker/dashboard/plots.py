@@ -1,16 +1,17 @@
-"""The comparison figure: curves of several runs on the shared step axis, and test accuracy."""
+"""The comparison figure: curves of several runs on the shared step axis, and test accuracy.
+
+Figures are made as `matplotlib.figure.Figure` objects, not through pyplot: no backend is
+chosen or changed (a notebook keeps its inline backend and shows a returned figure, a program
+that imports this keeps `plt.show()`), and nothing has to be closed.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from tracker.fonts import use_cjk_font_if_available  # noqa: E402
-from tracker.schema import DEFAULT_RANK_METRIC, TRAIN_LOSS, VAL_ACC, VAL_LOSS  # noqa: E402
+from tracker.fonts import use_cjk_font_if_available
+from tracker.schema import DEFAULT_RANK_METRIC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
 
 def smooth(values: pd.Series, window: int) -> pd.Series:
@@ -35,7 +36,7 @@ def compare_figure(
     test F1 per class with the label names of class.txt; one colour per run."""
     use_cjk_font_if_available()
     with_classes = per_class is not None and not per_class.empty
-    fig = plt.figure(figsize=(13, 12 if with_classes else 8))
+    fig = Figure(figsize=(13, 12 if with_classes else 8))
     grid = fig.add_gridspec(3 if with_classes else 2, 2)
     ax_train, ax_vloss = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     ax_vacc, ax_bar = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
@@ -142,7 +143,8 @@ def sweep_history_figure(trials: pd.DataFrame, objective: str) -> Figure:
 
     `trials` has the columns `trial`, `state` and `value` (NaN where a trial has none).
     """
-    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
     trials = trials.sort_values("trial")
     complete = trials[trials["state"] == "COMPLETE"]
     ax.scatter(complete["trial"], complete["value"], label="complete", color="tab:blue", zorder=3)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.dashboard import model_files
 from tracker.dashboard.model_names import CHAMPION, default_model_name
-from tracker.store.location import resolve_store
+from tracker.store.location import existing_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +78,7 @@ def _download(model_uri: str, tracking_uri: str | None, into: Path) -> Path:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    store = resolve_store(tracking_uri).tracking_uri
+    store = existing_store(tracking_uri)
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     try:
         location = model_location(client, model_uri)
@@ -104,7 +104,7 @@ def load_for_prediction(
     (files read in place, or downloaded once into `cache_root`), else `load_model`. Both
     answer `predict(frame)` with the same frame. `check_requirements` (MLflow's check of the
     installed packages) is MLflow's full path only."""
-    store = resolve_store(tracking_uri).tracking_uri
+    store = existing_store(tracking_uri)
     version = None if check_requirements else model_files.find_version(model_uri, store)
     if version is None:
         return load_model(model_uri, tracking_uri, check_requirements=check_requirements)

@@ -59,7 +59,9 @@ def system_metrics_interval(
     try:
         return float(raw) if raw else DEFAULT_INTERVAL_S
     except ValueError:
-        raise ValueError(f"{SYSTEM_METRICS_INTERVAL_ENV}={raw!r} is not a number of seconds")
+        raise ValueError(
+            f"{SYSTEM_METRICS_INTERVAL_ENV}={raw!r} is not a number of seconds"
+        ) from None
 
 
 def resolve_target(

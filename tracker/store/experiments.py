@@ -7,6 +7,8 @@ import re
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from tracker.store.location import redact
+
 # The MLflow UI opens an experiment in its GenAI (traces) view unless the experiment says it
 # holds model training; newsdesk experiments do, so they open on the runs table and charts.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -50,6 +52,7 @@ def require_experiment(client: MlflowClient, name: str) -> str:
     if experiment is None or experiment.lifecycle_stage == "deleted":
         known = sorted(e.name for e in client.search_experiments())
         raise ValueError(
-            f"unknown experiment {name!r}; known experiments: {', '.join(known) or 'none'}"
+            f"unknown experiment {name!r} in {redact(client.tracking_uri)}; known experiments: "
+            f"{', '.join(known) or 'none'}"
         )
     return experiment.experiment_id

@@ -39,12 +39,16 @@ def sqlite_path(tracking_uri: str) -> Path | None:
 
 
 def resolve_store(
-    tracking_uri: str | None = None, environ: Mapping[str, str] | None = None
+    tracking_uri: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    create: bool = True,
 ) -> StoreLocation:
     """Pick the store: explicit argument, then MLFLOW_TRACKING_URI, then the embedded default.
 
     For SQLite stores the artifact root is the folder `artifacts/` beside the database file, as
-    an absolute `file://` URI, and the database folder is created so a fresh clone just works.
+    an absolute `file://` URI, and (unless `create` is False) the database folder is created
+    so a fresh clone just works.
     """
     env = os.environ if environ is None else environ
     uri = tracking_uri or env.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_URI
@@ -52,11 +56,55 @@ def resolve_store(
     if db is None:
         return StoreLocation(tracking_uri=uri, artifact_root=None)
     db = db if db.is_absolute() else Path.cwd() / db
-    db.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        db.parent.mkdir(parents=True, exist_ok=True)
     return StoreLocation(
         tracking_uri=f"sqlite:///{db}",
         artifact_root=(db.parent / "artifacts").resolve().as_uri(),
     )
+
+
+class StoreNotFound(ValueError):
+    """A command that only reads was pointed at an embedded store that does not exist."""
+
+
+def existing_store(
+    tracking_uri: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """The tracking URI for a command that only reads (compare, predict, promote): resolved as
+    `resolve_store` does, but an embedded store that does not exist is an error naming where
+    it was looked for, instead of an empty database (and folder) made in the working
+    directory."""
+    env = os.environ if environ is None else environ
+    uri = tracking_uri or env.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_URI
+    db = sqlite_path(uri)
+    if db is None:
+        return uri
+    db = db if db.is_absolute() else Path.cwd() / db
+    if not db.is_file():
+        given = (
+            "--tracking-uri"
+            if tracking_uri
+            else (ENV_TRACKING_URI if env.get(ENV_TRACKING_URI) else "the default store")
+        )
+        raise StoreNotFound(
+            f"no MLflow store at {db} ({given}): nothing was trained into it; run this from "
+            f"the folder you trained in, or point --tracking-uri (or {ENV_TRACKING_URI}) at "
+            "the store"
+        )
+    return f"sqlite:///{db}"
+
+
+def nearest_store(start: Path | None = None) -> str | None:
+    """The embedded store `mlruns/mlflow.db` in `start` (default: the working directory) or
+    the nearest folder above it, as a tracking URI; None when there is none. For a notebook,
+    which Jupyter runs in its own folder (`notebooks/`), below the project's store."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        db = candidate / DEFAULT_STORE_DIR / "mlflow.db"
+        if db.is_file():
+            return f"sqlite:///{db}"
+    return None
 
 
 def default_spool_dir(location: StoreLocation) -> Path:

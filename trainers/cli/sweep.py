@@ -30,7 +30,6 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-from matplotlib import pyplot as plt
 from mlflow.tracking import MlflowClient
 
 from tracker import TrainingLogger, schema
@@ -189,7 +188,6 @@ def summarize(log: TrainingLogger, study: optuna.Study) -> str:
         log.log_artifact(table, str(Path(schema.SWEEP_TRIALS_ARTIFACT).parent))
     fig = sweep_history_figure(frame, f"{OBJECTIVE} (lower is better)")
     log.log_figure(fig, schema.SWEEP_HISTORY_ARTIFACT)
-    plt.close(fig)
     values = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
     )
