@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NEWSDESK_DATA ?= ../shared/data/thucnews
 export NEWSDESK_DATA
 
-.PHONY: install demo test check lint bench server clean
+.PHONY: install demo test check lint bench server notebook clean
 
 install: $(STAMP)
 
@@ -49,6 +49,10 @@ check: install
 # A tracking server on a private PostgreSQL cluster in mlruns/postgres, on 127.0.0.1:5000.
 server: install
 	$(VENV)/bin/newsdesk server --local-postgres mlruns/postgres --artifacts-destination mlruns/server-artifacts
+
+# JupyterLab on notebooks/ (127.0.0.1 only); the notebook finds the store that `make demo` filled.
+notebook: install
+	cd notebooks && $(abspath $(VENV))/bin/jupyter lab --ip 127.0.0.1 --allow-root compare_runs.ipynb
 
 lint: install
 	$(VENV)/bin/ruff check .
