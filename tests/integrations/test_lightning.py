@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -16,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from tests.conftest import newsdesk_command
 from tracker.dashboard.paired import run_predictions
 from tracker.dashboard.predict import load_model
 from tracker.dashboard.registry import promote
@@ -238,3 +243,94 @@ def test_a_lightning_run_keeps_the_test_predictions_it_is_handed(
     with torch.no_grad():
         expected = model(encoded_slice.x_val).argmax(1)
     assert kept.predicted.tolist() == expected.tolist()
+
+
+MAIN_SCRIPT = Path(__file__).with_name("lightning_main_script.py")
+
+
+def test_a_module_defined_in_the_training_script_is_promoted_and_loads(
+    encoded_slice, store_uri, tmp_path
+):
+    """The class lives in the script's `__main__`: it travels with the model, `promote` loads
+    it before crowning it, and another process predicts with it (issue 38, item 3)."""
+    data = tmp_path / "data.pt"
+    torch.save(asdict(encoded_slice), data)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store_uri, "OMP_NUM_THREADS": "1"}
+    trained = subprocess.run(
+        [sys.executable, str(MAIN_SCRIPT), str(data), str(tmp_path), "lit-main"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    run_id = trained.stdout.split()[-1]
+    promoted = subprocess.run(
+        newsdesk_command(
+            "promote", "--experiment", "lit-main", "--metric", "best/val/loss", "--mode", "min"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    assert "first champion" in promoted.stdout and run_id[:8] in promoted.stdout
+    code = (
+        "import sys, torch, pandas as pd\n"
+        "from tracker.dashboard.predict import load_model\n"
+        "model = load_model('models:/lit-main-classifier@champion', sys.argv[1])\n"
+        "x = torch.load(sys.argv[2])['x_val'][:8]\n"
+        "out = model.predict(pd.DataFrame(x.numpy())).to_numpy()\n"
+        "expected = torch.load(sys.argv[3]).numpy()\n"
+        "print(abs(out - expected).max())\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, store_uri, str(data), str(tmp_path / "expected.pt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert float(loaded.stdout.strip()) < 1e-5
+
+
+def test_promote_refuses_a_model_that_does_not_load(encoded_slice, store_uri, tmp_path):
+    """The module class is importable in the training process (a test module) but not where
+    `newsdesk promote` runs: the promotion stops with one line and no alias moves."""
+    logger = NewsdeskLogger("lit-gone", tracking_uri=store_uri)
+    _trainer(logger, tmp_path, [ModelCheckpoint(monitor="val/loss", mode="min")]).fit(
+        TinyClassifier(encoded_slice.vocab_size, encoded_slice.num_classes),
+        *_loaders(encoded_slice),
+    )
+    assert logger.model_uri is not None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    refused = subprocess.run(
+        newsdesk_command(
+            "promote",
+            "--experiment",
+            "lit-gone",
+            "--metric",
+            "best/val/loss",
+            "--mode",
+            "min",
+            "--tracking-uri",
+            store_uri,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=elsewhere,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "does not load" in refused.stderr and "TinyClassifier" not in refused.stdout
+    assert "so it is not promoted; lit-gone-classifier has no champion" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    client = MlflowClient(tracking_uri=store_uri)
+    assert not [v for v in client.search_model_versions("name='lit-gone-classifier'")]

@@ -320,6 +320,7 @@ def _decide(
             f"dry run: would register {what} of {name} from {label} and make it @{CHAMPION}",
             evidence,
         )
+    _require_loadable(client, cand, name, champion)
     if existing:
         version = existing.version
         for key, value in tags.items():
@@ -338,6 +339,33 @@ def _decide(
     else:
         message += "; first champion"
     return Promotion(name, cand, version, True, message, evidence)
+
+
+class ModelDoesNotLoad(ValueError):
+    """The challenger's model fails to load: crowning it would break every prediction."""
+
+
+def _require_loadable(
+    client: MlflowClient, cand: Candidate, name: str, champion: ModelVersion | None
+) -> None:
+    """Load the challenger's model here, as `newsdesk predict` and a served endpoint would,
+    before any alias moves; a model that does not load stops the promotion."""
+    from tracker.dashboard.predict import load_model
+
+    try:
+        load_model(f"models:/{cand.model_id}", client.tracking_uri, check_requirements=False)
+    except Exception as exc:  # noqa: BLE001 - whatever the model's loader raises
+        kept = (
+            f"{name}@{CHAMPION} stays version {champion.version}"
+            if champion
+            else (f"{name} has no {CHAMPION}")
+        )
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+        raise ModelDoesNotLoad(
+            f"the model of run {cand.run_name} ({cand.run_id[:8]}) does not load ({reason}), "
+            f"so it is not promoted; {kept}"
+        ) from None
 
 
 def _version_metric(client: MlflowClient, version: ModelVersion, metric: str) -> float | None:

@@ -30,8 +30,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from tracker.integrations.lightning_model import (
     CHECKPOINT_KEY,
+    CLASS_PICKLE_KEY,
     MODULE_CLASS_KEY,
     class_path,
+    importable_elsewhere,
+    pickle_class,
 )
 from tracker.interface import RunStatus
 from tracker.logger.conventions import EXPERIMENT_NAME_ENV
@@ -103,6 +106,7 @@ class NewsdeskLogger(Logger):
         self._run_id: str | None = None
         self._checkpoint_callback: ModelCheckpoint | None = None
         self._module_class: str | None = None
+        self._carried_class: type | None = None  # pickled with the model (`__main__` classes)
         self._last_step = 0
         self._logged_checkpoint: str | None = None
         self.model_uri: str | None = None
@@ -163,6 +167,7 @@ class NewsdeskLogger(Logger):
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         """No graph is logged; the module's class is kept to load the best checkpoint later."""
         self._module_class = class_path(type(model))
+        self._carried_class = None if importable_elsewhere(type(model)) else type(model)
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         if isinstance(checkpoint_callback, ModelCheckpoint):
@@ -202,13 +207,17 @@ class NewsdeskLogger(Logger):
                 "the best checkpoint was not logged"
             )
         module_class = self._module_class
+        carried = self._carried_class
 
         def save(local: Path) -> None:
+            artifacts = {CHECKPOINT_KEY: best}
+            if carried is not None:  # a loader could not import it: it travels pickled
+                artifacts[CLASS_PICKLE_KEY] = str(pickle_class(carried, local.parent / "cls.pkl"))
             mlflow.pyfunc.save_model(
                 str(local),
                 python_model=str(MODEL_CODE),
                 model_config={MODULE_CLASS_KEY: module_class},
-                artifacts={CHECKPOINT_KEY: best},
+                artifacts=artifacts,
                 pip_requirements=pinned_requirements(_REQUIREMENTS),
             )
 
