@@ -84,7 +84,7 @@ class ModelSpec:
 
 LINEAR = ModelSpec(
     name="linear",
-    config="trainers.models.linear:LinearConfig",
+    config="trainers.models.settings:LinearConfig",
     model="trainers.models.linear:LinearClassifier",
     runner="trainers.linear_run:run_linear",
     summary="TF-IDF of character n-grams and a linear SVM: the bar the others are shown against",
@@ -92,7 +92,7 @@ LINEAR = ModelSpec(
 
 FASTTEXT = ModelSpec(
     name="fasttext",
-    config="trainers.models.fasttext:FastTextConfig",
+    config="trainers.models.settings:FastTextConfig",
     model="trainers.models.fasttext:FastText",
     # On the `ngrams` features, L2-normalised, the table's rows get larger gradients than
     # under the mean, so its learning rate is the dense layer's. The hinge's margins are no
@@ -124,7 +124,7 @@ FASTTEXT = ModelSpec(
 
 TEXTCNN = ModelSpec(
     name="textcnn",
-    config="trainers.models.textcnn:TextCNNConfig",
+    config="trainers.models.settings:TextCNNConfig",
     model="trainers.models.textcnn:TextCNN",
     # Three epochs suffice with the n-gram bag beside the convolutions; the tables (bag and
     # tokens) are sparse. Ten evaluations in batches of 256 (its folded convolutions are
@@ -154,7 +154,7 @@ TEXTCNN = ModelSpec(
 
 LSTM = ModelSpec(
     name="lstm",
-    config="trainers.models.lstm:LSTMConfig",
+    config="trainers.models.settings:LSTMConfig",
     model="trainers.models.lstm:LSTMClassifier",
     # Fewer evaluations: each one runs the LSTM over the whole dev split. Three epochs: with
     # branch dropout (half the examples classified by the bag alone) it needs one more.

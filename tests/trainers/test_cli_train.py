@@ -175,7 +175,7 @@ def test_all_trains_the_linear_baseline_and_the_three_neural_models(thucnews_sli
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--set", "model.nope=1"], "no chosen model has this setting"),
+        (["--set", "model.nope=1"], "--set model.nope: unknown setting (settings of fasttext:"),
         (["--set", "train.lr=abc"], "--set train.lr: cannot read 'abc' as float"),
         (["--set", "lr=1"], "expected section.key=value"),
         (["--embeddings", "missing.npz"], "missing.npz: embeddings file does not exist"),

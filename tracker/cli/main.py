@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from typing import NoReturn
 
 from tracker.cli.errors import DEBUG_ENV, report
 from tracker.cli.options import HelpFormatter, resolve_experiment
@@ -49,11 +50,15 @@ def _version() -> str:
 
 
 class CommandParser(argparse.ArgumentParser):
-    """Every command's parser shows each option's default in its help."""
+    """Every command's parser shows each option's default in its help, and a usage mistake
+    is one line (argparse's own error prints the whole usage block above it)."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainers.catalogue import model_names
-from trainers.cli.overrides import parse_assignments, typed_overrides
+from tracker.cli.errors import UsageError
+from trainers.catalogue import model_names, model_spec
+from trainers.cli.overrides import (
+    parse_assignments,
+    setting_names,
+    typed_overrides,
+    unknown_setting,
+)
 from trainers.cli.requests import (
     DEFAULT_TIMEOUT_S,
     Parallel,
@@ -56,13 +62,38 @@ def settings_of(args: argparse.Namespace) -> Settings:
     return Settings(frozen(data), frozen(train), frozen(sets["model"]))
 
 
+def check_model_settings(models: tuple[str, ...], given: Mapping[str, Any]) -> None:
+    """Every `--set model.KEY` must be a setting of at least one chosen model; checked before
+    torch is loaded, with the nearest name and the models' settings in the error."""
+    known = {name: setting_names(model_spec(name).config_class()) for name in models}
+    for key in given:
+        if not any(key in names for names in known.values()):
+            raise UsageError(unknown_setting(key, "model", known))
+
+
+def check_data_folder(folder: Path | None) -> None:
+    """`--data` must be an existing folder: said at once, not after the training stack loads."""
+    if folder is None:
+        return
+    if folder.is_file():
+        raise UsageError(
+            f"--data {folder} is a file; give the folder that holds train, dev and test "
+            f"(here probably --data {folder.parent})"
+        )
+    if not folder.is_dir():
+        raise UsageError(f"--data {folder}: no such folder")
+
+
 def train_request(args: argparse.Namespace, models: tuple[str, ...] | None = None) -> TrainRequest:
     """`models` None: the `--model` given (`all`: every model of the catalogue)."""
     if models is None:
         models = model_names() if args.model == "all" else (args.model,)
+    settings = settings_of(args)
+    check_model_settings(tuple(models), settings.model)
+    check_data_folder(settings.data.get("data"))
     return TrainRequest(
         models=tuple(models),
-        settings=settings_of(args),
+        settings=settings,
         tracking=tracking_of(args),
         checkpoint_dir=Path(args.checkpoint_dir).resolve() if args.checkpoint_dir else None,
         quiet=args.quiet,

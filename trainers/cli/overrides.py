@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -64,12 +65,25 @@ def typed_overrides(config_cls: type, raw: Mapping[str, Any], section: str) -> d
     out: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in fields:
-            raise ValueError(
-                f"--set {section}.{name}: unknown setting; known: {', '.join(sorted(fields))}"
-            )
+            raise ValueError(unknown_setting(name, section, {section: sorted(fields)}))
         if not isinstance(value, str):
             out[name] = value
             continue
         default = fields[name].default
         out[name] = _convert(value, hints[name], default, f"--set {section}.{name}")
     return out
+
+
+def setting_names(config_cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(config_cls)]
+
+
+def unknown_setting(key: str, section: str, known: Mapping[str, Sequence[str]]) -> str:
+    """The one line for `--set section.key` that no chosen model (or config) has: the nearest
+    known name, and each model's settings. `known` maps a model (or "train", "data") to its
+    setting names."""
+    names = sorted({name for names in known.values() for name in names})
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {section}.{close[0]}?" if close else ""
+    listing = "; ".join(f"{owner}: {', '.join(names)}" for owner, names in known.items())
+    return f"--set {section}.{key}: unknown setting{hint} (settings of {listing})"

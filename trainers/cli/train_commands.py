@@ -13,6 +13,7 @@ from typing import get_args
 from tracker import schema
 from tracker.cli.errors import UsageError
 from tracker.cli.options import (
+    EpilogHelpFormatter,
     add_experiment,
     add_tracking_uri,
     command_name,
@@ -230,9 +231,41 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _value(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def settings_epilog(width: int = 100) -> str:
+    """Every `--set` key with its default: each model's `model.*` settings (from its config
+    class, which imports no torch), then the `train.*` and `data.*` ones."""
+    import dataclasses
+    import textwrap
+
+    def block(title: str, items: list[str]) -> str:
+        return textwrap.fill(
+            " ".join(items), width, initial_indent=f"  {title:11s}", subsequent_indent=" " * 13
+        )
+
+    lines = ["settings for --set SECTION.KEY=VALUE and their defaults (model.KEY: per model):"]
+    for spec in model_specs():
+        fields = dataclasses.fields(spec.config_class())
+        items = [f"{f.name}={_value(f.default)}" for f in fields]
+        lines.append(block(f"{spec.name}:", items))
+    for title, config in (("train:", TrainConfig()), ("data:", DataConfig())):
+        items = [f"{f.name}={_value(getattr(config, f.name))}" for f in dataclasses.fields(config)]
+        lines.append(block(title, items))
+    lines.append("  (a model's own train/data defaults come first: docs/training.md lists them)")
+    return "\n".join(lines)
+
+
 def add_trainer_commands(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
-        "train", help="train the linear baseline, FastText, TextCNN and/or LSTM, logged to MLflow"
+        "train",
+        help="train the linear baseline, FastText, TextCNN and/or LSTM, logged to MLflow",
+        epilog=settings_epilog(),
+        formatter_class=EpilogHelpFormatter,
     )
     train.add_argument(
         "--model",

@@ -20,7 +20,7 @@ from tracker.logger.resume import SkipLogged, find_resumable_run, stored_progres
 from tracker.store.access import check_write_access
 from trainers.catalogue import model_spec
 from trainers.cli.launcher import announce_run
-from trainers.cli.overrides import typed_overrides
+from trainers.cli.overrides import setting_names, typed_overrides, unknown_setting
 from trainers.cli.requests import Parallel, ResumeRequest, Settings, TrainRequest
 from trainers.cli.wiring import (
     checkpoint_dir,
@@ -55,7 +55,8 @@ def configs_for(settings: Settings, models: tuple[str, ...] | list[str]):
         model_configs[name] = make_config(name, typed_overrides(config_cls, mine, "model"))
     unknown = set(settings.model) - applied
     if unknown:
-        raise UsageError(f"--set model.{sorted(unknown)[0]}: no chosen model has this setting")
+        known = {name: setting_names(model_spec(name).config_class()) for name in models}
+        raise UsageError(unknown_setting(sorted(unknown)[0], "model", known))
     train_configs = {name: train_config_for(name, dict(settings.train)) for name in models}
     return data_configs, train_configs, model_configs
 

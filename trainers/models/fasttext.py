@@ -12,9 +12,6 @@ into class probabilities, as the linear model does with its SVM's scores.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Literal
-
 import numpy as np
 import torch
 from torch import nn
@@ -24,60 +21,13 @@ from trainers.models.by_length import logits_by_length
 from trainers.models.calibration import fit_temperature
 from trainers.models.derived import inferring
 from trainers.models.ngram_bag import (
-    BagNorm,
     FoldedTable,
     bag_mean,
     bag_table,
     ngram_ids,
     unit_weights,
 )
-
-
-@dataclass(frozen=True)
-class FastTextConfig:
-    # 100 dimensions: as accurate as 200 at half the cost. Pretrained vectors need
-    # `model.embed_dim` set to theirs.
-    embed_dim: int = 100
-    # Hash buckets for the n-grams; 0: one per distinct n-gram of the training texts, at most
-    # 200,000 (`derived_buckets`), logged as the run's param. THUCNews-45k gets 200,000.
-    buckets: int = 0
-    # 1 = unigrams only, 2 = +bigrams, 3 = +trigrams (bigrams measured best); 0: 1 for the
-    # `ngrams` tokenizer (its tokens are n-grams already), else 2 (`with_derived_ngrams`).
-    ngrams: int = 0
-    # 0: the averaged embedding goes straight to the classifier, as in fastText itself; a
-    # hidden layer overfits within two epochs.
-    hidden_size: int = 0
-    # No dropout and a small initial table: on the `ngrams` features with the hinge, either
-    # dropout or larger initial rows cost accuracy.
-    dropout: float = 0.0
-    init_std: float = 0.03
-    # The bag averaged with each row weighted by its idf over the training texts
-    # (`idf_weights`): rare, topical n-grams count for more than frequent ones.
-    idf: bool = True
-    # "l2": the idf-weighted sum over the weights' L2 norm, as TF-IDF; "mean": their mean.
-    bag_norm: BagNorm = "l2"
-    # "hinge": one-vs-rest hinge, a linear SVM's loss, above cross-entropy on the `ngrams`
-    # features; its scores are calibrated after training (`calibrate`). "cross_entropy": the
-    # softmax loss, probabilities as trained. (Measurements: benchmarks/NOTES-models.md.)
-    loss: Literal["cross_entropy", "hinge"] = "hinge"
-
-    # A checkpoint written before a setting existed meant the plain model.
-    ABSENT: ClassVar[dict[str, object]] = {
-        "idf": False,
-        "bag_norm": "mean",
-        "loss": "cross_entropy",
-        "ngrams": 2,
-    }
-
-    def __post_init__(self) -> None:
-        if self.bag_norm not in ("mean", "l2"):
-            raise ValueError(f"model.bag_norm must be 'mean' or 'l2', got {self.bag_norm!r}")
-        if self.loss not in ("cross_entropy", "hinge"):
-            raise ValueError(f"model.loss must be 'cross_entropy' or 'hinge', got {self.loss!r}")
-        if not (self.init_std >= 0 and 0 <= self.dropout < 1):
-            raise ValueError("model.init_std must be >= 0 and model.dropout in [0, 1)")
-        if not 0 <= self.ngrams <= 3:
-            raise ValueError(f"model.ngrams must be 0 (derived), 1, 2 or 3, got {self.ngrams}")
+from trainers.models.settings import FastTextConfig
 
 
 class FastText(nn.Module):

@@ -17,7 +17,6 @@ coefficients), like the neural checkpoints: loading it never unpickles code.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from trainers.checkpoint import checkpoint_dict
 from trainers.data.tokenizers import make_tokenizer
 from trainers.models.calibration import fit_temperature
 from trainers.models.frame import prediction_frame
+from trainers.models.settings import LinearConfig
 
 if TYPE_CHECKING:  # scikit-learn and SciPy are slow to import: only a linear model needs them
     import scipy.sparse as sp
@@ -35,24 +35,6 @@ if TYPE_CHECKING:  # scikit-learn and SciPy are slow to import: only a linear mo
     from sklearn.svm import LinearSVC
 
 NAME = "linear"
-
-
-@dataclass(frozen=True)
-class LinearConfig:
-    ngram_min: int = 1
-    ngram_max: int = 2
-    min_df: int = 1
-    sublinear_tf: bool = True
-    C: float = 1.0  # noqa: N815 - scikit-learn's name for the inverse regularisation
-    max_iter: int = 2000
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.ngram_min <= self.ngram_max:
-            raise ValueError("model.ngram_min must be >= 1 and <= model.ngram_max")
-        if self.min_df < 1 or self.max_iter < 1:
-            raise ValueError("model.min_df and model.max_iter must be >= 1")
-        if not (np.isfinite(self.C) and self.C > 0):
-            raise ValueError(f"model.C must be a positive finite number, got {self.C}")
 
 
 def _vectorizer(kind: str, config: LinearConfig, vocabulary=None) -> TfidfVectorizer:

@@ -3,9 +3,6 @@ of hashed n-grams beside it (`bag_dim`; 0 leaves the plain LSTM)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -13,35 +10,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from trainers.models.derived import inferring
 from trainers.models.embedding import token_embedding
 from trainers.models.folded_lstm import FoldedBiLSTM, foldable
-from trainers.models.ngram_bag import BagSettings, bag_and_classifier, classify
-
-
-@dataclass(frozen=True)
-class LSTMConfig(BagSettings):
-    embed_dim: int = 200
-    # 64: as accurate as 128 (the bag carries most of it), faster to train and to predict.
-    hidden_size: int = 64
-    # One layer: with the bag beside it, a second layer adds little for twice the time.
-    num_layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.3  # between LSTM layers and before the classifier
-    embed_dropout: float = 0.2
-    pooling: Literal["max", "last"] = "max"
-    # The n-gram bag's width (0: none): it lifts the LSTM to the linear model's level in fewer
-    # epochs, and keeps it there on small corpora.
-    bag_dim: int = 100
-    # Hash buckets for the n-grams; 0: one per distinct n-gram of the training texts, at most
-    # 200,000 (`derived_buckets`), logged as the run's param. THUCNews-45k gets 200,000.
-    bag_buckets: int = 0
-    # The bag's rows weighted by their idf over the training texts (`idf_weights`).
-    bag_idf: bool = True
-    # The share of training examples whose LSTM features are dropped, leaving the bag alone
-    # (`drop_branch`): on a small corpus the LSTM otherwise memorises the texts before the bag
-    # learns, and ends far below the linear model.
-    branch_dropout: float = 0.5
-    # The token table updated sparsely (see `token_embedding`): about as accurate as Adam's
-    # dense update of every row, in far less time on headlines.
-    sparse_embedding: bool = True
+from trainers.models.ngram_bag import bag_and_classifier, classify
+from trainers.models.settings import LSTMConfig
 
 
 class LSTMClassifier(nn.Module):

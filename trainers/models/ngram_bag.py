@@ -10,12 +10,12 @@ LSTM near the linear baseline.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
 from trainers.models.derived import Derived, inferring
+from trainers.models.settings import BagNorm, BagSettings  # noqa: F401 - BagSettings: re-exported
 
 _P1, _P2 = 14_918_087, 18_408_749  # primes for n-gram hashing, as in fastText's reference port
 
@@ -136,9 +136,6 @@ def unit_weights(rows: int) -> torch.Tensor:
     return weights
 
 
-BagNorm = Literal["mean", "l2"]
-
-
 def bag_mean(
     table: torch.Tensor,
     bags: torch.Tensor,
@@ -229,20 +226,6 @@ class NgramBag(nn.Module):
     def class_scores(self, ids: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """Inference: `self(ids) @ weight.T` through the folded table."""
         return self._folded.scores(self.table.weight, weight, self.bags(ids), self.row_weights)
-
-
-class BagSettings:
-    """The settings of the bag beside a sequence model (TextCNN, LSTM), shared by their
-    configs. Its fields are declared in each config (dataclass fields need their own
-    comments there); the absence table is shared: a checkpoint written before a setting
-    existed meant the plain model."""
-
-    ABSENT: ClassVar[dict[str, object]] = {
-        "bag_dim": 0,
-        "branch_dropout": 0.0,
-        "sparse_embedding": False,
-        "bag_idf": False,
-    }
 
 
 def bag_and_classifier(

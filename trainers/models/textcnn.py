@@ -3,39 +3,13 @@ with a bag of hashed n-grams beside them (`bag_dim`; 0 leaves the plain TextCNN)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from trainers.models.derived import Derived, inferring
 from trainers.models.embedding import token_embedding
-from trainers.models.ngram_bag import BagSettings, bag_and_classifier, classify
-
-
-@dataclass(frozen=True)
-class TextCNNConfig(BagSettings):
-    embed_dim: int = 200
-    filter_sizes: tuple[int, ...] = (2, 3, 4)
-    # 128: with the bag beside them, more filters add little accuracy for much more time.
-    num_filters: int = 128
-    dropout: float = 0.5
-    # The n-gram bag beside the convolutions (0: none), as in the LSTM: more accurate in fewer
-    # epochs.
-    bag_dim: int = 100
-    # Hash buckets for the n-grams; 0: one per distinct n-gram of the training texts, at most
-    # 200,000 (`derived_buckets`), logged as the run's param. THUCNews-45k gets 200,000.
-    bag_buckets: int = 0
-    # The bag's rows weighted by their idf over the training texts (`idf_weights`).
-    bag_idf: bool = True
-    # The share of training examples whose convolution features are dropped, so that the bag
-    # learns to classify alone (`drop_branch`): it helps small corpora and costs nothing on
-    # large ones.
-    branch_dropout: float = 0.5
-    # The token table updated sparsely (see `token_embedding`): a much shorter step with tens
-    # of thousands of characters and words.
-    sparse_embedding: bool = True
-
+from trainers.models.ngram_bag import bag_and_classifier, classify
+from trainers.models.settings import TextCNNConfig
 
 # Entries of the inference token table (`TextCNN._token_table`): 64 M floats, 256 MiB.
 _MAX_TABLE_ENTRIES = 64 << 20
