@@ -78,6 +78,31 @@ STEPS = "steps"
 # The promotion rule and the comparison table rank by this unless told otherwise.
 DEFAULT_RANK_METRIC = TEST_ACC
 
+# The same curves under the names other trainers give them: Hugging Face's `Trainer` logs
+# `loss`, `eval_loss` and `eval_<metric>`, Lightning scripts often `val_loss` and `val_acc`.
+# Per run, the first name it has stands for the curve, so `compare` and its figure read runs
+# of any trainer.
+CURVE_ALIASES: Mapping[str, tuple[str, ...]] = {
+    TRAIN_LOSS: (TRAIN_LOSS, "train_loss", "loss"),
+    VAL_LOSS: (VAL_LOSS, "eval_loss", "val_loss"),
+    VAL_ACC: (VAL_ACC, "eval_accuracy", "eval_acc", "val_acc", "val/accuracy"),
+}
+# What `compare` ranks by when no --metric is given: the first of these that a run has, with
+# its direction (the test split's accuracy, else the last validation's, else a loss).
+RANK_PREFERENCE: tuple[tuple[str, str], ...] = (
+    (TEST_ACC, "max"),
+    ("test_accuracy", "max"),
+    ("test/accuracy", "max"),
+    ("eval_accuracy", "max"),
+    (VAL_ACC, "max"),
+    ("val_acc", "max"),
+    (TEST_LOSS, "min"),
+    ("test_loss", "min"),
+    ("eval_loss", "min"),
+    (VAL_LOSS, "min"),
+    ("val_loss", "min"),
+)
+
 # ----- tags -----------------------------------------------------------------------------------
 MODEL_TAG = "model"
 DATA_FINGERPRINT_TAG = "data.fingerprint"

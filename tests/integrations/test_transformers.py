@@ -8,11 +8,13 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
 from tests.integrations.hf_script import build_trainer
+from tracker.cli import main
 from tracker.integrations.transformers import NewsdeskCallback
 
 SCRIPT = Path(__file__).with_name("hf_script.py")
@@ -62,6 +64,15 @@ def test_trainer_logs_loss_and_eval_metrics_once_to_the_environment_s_store(
     assert [r.info.run_id for r in runs] == [callback.run_id]
     assert runs[0].info.status == "FINISHED"
     assert len(_history(client, callback.run_id, "eval_loss")) == 2  # same step 16: kept once
+
+    # `newsdesk compare` reads the run as it is, under Hugging Face's names (issue 38, item 8).
+    out = tmp_path / "compare"
+    assert main(["compare", "--experiment", "hf", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "compare.csv")
+    assert frame.loc[0, "steps"] == 16
+    assert frame.loc[0, "best_val/loss"] == pytest.approx(
+        min(v for _, v in _history(client, callback.run_id, "eval_loss"))
+    )
 
 
 def test_mlflow_run_id_continues_an_existing_run(encoded_slice, store_uri, tmp_path, monkeypatch):

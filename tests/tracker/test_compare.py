@@ -126,3 +126,81 @@ def test_per_class_panel_uses_class_txt_names_without_missing_glyphs(trained_sto
     ticks = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
     assert ticks == names
     assert not [w for w in recwarn if "missing from" in str(w.message)]
+
+
+def _hf_style_run(store_uri: str, name: str, accuracy_scale: float) -> str:
+    """A run under the names Hugging Face's Trainer logs: loss, eval_loss, eval_accuracy."""
+    with TrainingLogger(
+        "hf-like", run_name=name, tracking_uri=store_uri, writer_config=WriterConfig()
+    ) as log:
+        for step in range(1, 9):
+            log.log_metrics(
+                {"loss": 2.0 / step, "learning_rate": 0.01, "epoch": step / 4}, step=step
+            )
+            if step % 4 == 0:
+                log.log_metrics(
+                    {"eval_loss": 1.5 / step, "eval_accuracy": accuracy_scale * step / 8},
+                    step=step,
+                )
+    return log.run_id
+
+
+def test_runs_of_other_trainers_compare_without_options(store_uri, tmp_path, capsys):
+    """No test/acc anywhere: compare ranks by eval_accuracy, derives the best validation values
+    and the steps from the Hugging Face names, and draws their curves (issue 38, item 8)."""
+    weaker = _hf_style_run(store_uri, "weaker", 0.5)
+    stronger = _hf_style_run(store_uri, "stronger", 0.9)
+    frame = runs_frame("hf-like", tracking_uri=store_uri).set_index("run_id")
+    assert frame.loc[stronger, "best_val/acc"] == pytest.approx(0.9)
+    assert frame.loc[weaker, "best_val/loss"] == pytest.approx(1.5 / 8)
+    assert frame.loc[weaker, "steps"] == 8
+    out = tmp_path / "report"
+    argv = ["compare", "--experiment", "hf-like", "--tracking-uri", store_uri, "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "ranking by eval_accuracy (higher is better" in printed
+    assert printed.index("stronger") < printed.index("weaker")
+    assert (out / "compare.png").stat().st_size > 20_000
+
+
+def test_compare_table_shows_counts_as_integers_missing_as_dash_and_one_run_column(
+    store_uri, tmp_path, capsys
+):
+    with TrainingLogger(
+        "table", run_name="fasttext", tracking_uri=store_uri, tags={"model": "fasttext"}
+    ) as log:
+        for step in range(1, 751):
+            log.log_metrics({"train/loss": 1.0 / step}, step=step)
+        log.log_metrics({"test/acc": 0.8}, step=750)
+    with TrainingLogger(
+        "table", run_name="baseline", tracking_uri=store_uri, tags={"model": "linear"}
+    ) as log:
+        log.log_metrics({"test/acc": 0.7}, step=1)  # no train/loss: no steps
+    argv = ["compare", "--experiment", "table", "--tracking-uri", store_uri, "--out", str(tmp_path)]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    assert header[0] == "run" and "model" not in header
+    first, second = lines[1].split(), lines[2].split()
+    assert first[:2] == ["fasttext", "0.8000"] and "750" in first and "750.0000" not in first
+    assert second[:3] == ["baseline", "(linear)", "0.7000"]
+    assert "-" in second and not any("NaN" in cell or "NA" in cell for cell in second)
+
+
+def test_explicit_metric_missing_lists_every_metric_the_runs_have(store_uri, capsys, tmp_path):
+    _hf_style_run(store_uri, "only", 0.5)
+    argv = [
+        "compare",
+        "--experiment",
+        "hf-like",
+        "--tracking-uri",
+        store_uri,
+        "--out",
+        str(tmp_path),
+        "--metric",
+        "test/acc",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "has metric 'test/acc'; known:" in err
+    assert "eval_accuracy" in err and "eval_loss" in err and "learning_rate" in err

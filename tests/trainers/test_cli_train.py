@@ -56,6 +56,7 @@ def test_train_logs_every_step_metrics_artifacts_and_a_loadable_model(
     assert run.info.run_id in out and "newsdesk ui" in out
     assert run.info.status == "FINISHED"
     assert run.data.tags["model"] == "textcnn"
+    assert "newsdesk.resume_checkpoint" not in run.data.tags  # finished: its file is removed
     assert run.data.params["model.num_filters"] == "16"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
     assert steps == list(range(1, 11)), "one train/loss point per optimizer step (640/128 x 2)"

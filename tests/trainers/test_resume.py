@@ -238,6 +238,7 @@ def test_artifact_store_failing_after_training_then_resume_finishes_without_retr
     client = MlflowClient(tracking_uri=store_uri)
     run = client.get_run(run.info.run_id)
     assert run.info.status == "FINISHED"
+    assert "newsdesk.resume_checkpoint" not in run.data.tags  # its file is gone
     assert [s for s, _ in _history(store_uri, run.info.run_id)] == list(range(1, 31))
     assert len(client.get_metric_history(run.info.run_id, "test/acc")) == 1
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}

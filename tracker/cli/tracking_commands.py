@@ -69,8 +69,17 @@ def add_sync_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _ranked_table(frame, metric: str, mode: str):
+    """The printed ranking: one `run` column (its name, and its model where the name does
+    not say it), the test and training metrics newsdesk's runs have, the ranking metric."""
+    frame = frame.copy()
+    model = frame["model"] if "model" in frame.columns else None
+    frame["run_name"] = [
+        f"{name} ({kind})" if isinstance(kind, str) and kind and kind not in str(name) else name
+        for name, kind in zip(
+            frame["run_name"], model if model is not None else [None] * len(frame), strict=True
+        )
+    ]
     columns = {
-        "model": "model",
         "run_name": "run",
         "trials": "trials",
         "best_trial": "best trial",
@@ -135,6 +144,58 @@ def _curves_frame(every, collapsed):
     )
 
 
+def _choose_ranking(args: argparse.Namespace, frame) -> None:
+    """Fill in `args.metric` and `args.mode` for compare, or stop with the metrics there are."""
+    from tracker.dashboard.compare import metric_columns, rank_metric
+
+    known = ", ".join(metric_columns(frame)) or "none"
+    if args.metric is None:
+        found = rank_metric(frame)
+        if found is None:
+            raise UsageError(
+                f"no run in {args.experiment!r} has a test or validation accuracy or loss to "
+                f"rank by; name one with --metric (known: {known})"
+            )
+        args.metric, mode = found
+        args.mode = args.mode or mode
+        if args.metric != schema.DEFAULT_RANK_METRIC:
+            better = "higher" if args.mode == "max" else "lower"
+            print(f"ranking by {args.metric} ({better} is better; --metric names another)")
+        return
+    args.mode = args.mode or dict(schema.RANK_PREFERENCE).get(args.metric, "max")
+    if args.metric not in frame.columns:
+        raise UsageError(
+            f"no run in {args.experiment!r} has metric {args.metric!r}; known: {known}"
+        )
+
+
+def _shown(table):
+    """`table` as text cells: scores with 4 decimals, seconds with 1, rates and counts as
+    integers, a missing value as "-"."""
+    shown = table.copy()
+    for column, formatter in _formatters(table).items():
+        shown[column] = table[column].map(formatter).astype(object)
+    return shown.fillna("-")
+
+
+def _formatters(table) -> dict:
+
+    import pandas as pd
+
+    def fixed(decimals: int):
+        return lambda value: "-" if pd.isna(value) else f"{value:.{decimals}f}"
+
+    out = {}
+    for column in table.columns:
+        if column == "wall s":
+            out[column] = fixed(1)
+        elif column in ("samples/s", "steps", "trials"):
+            out[column] = fixed(0)
+        elif table[column].dtype.kind == "f":
+            out[column] = fixed(4)
+    return out
+
+
 def cmd_paired(args: argparse.Namespace) -> int:
     from tracker.dashboard.compare import client_for
     from tracker.dashboard.paired import compare_runs
@@ -154,7 +215,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from tracker.dashboard.compare import (
         collapse_sweeps,
-        metric_history,
+        curve_history,
         per_class_frame,
         runs_frame,
     )
@@ -170,28 +231,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         frame = collapse_sweeps(every, args.metric, args.mode)  # parents with their best trial
         # The figure draws curves: a sweep is drawn as its best trial.
         plot_frame = _curves_frame(every, frame)
-    if args.metric not in frame.columns:
-        known = sorted(c for c in frame.columns if "/" in c)
-        raise UsageError(
-            f"no run in {args.experiment!r} has metric {args.metric!r}; known: {', '.join(known)}"
-        )
+    _choose_ranking(args, frame)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = _ranked_table(frame, args.metric, args.mode)
     table["vs best"] = _versus_best(table, frame, args)
     frame = frame.merge(table[["run_id", "vs best"]], on="run_id", how="left")
     frame.to_csv(out / "compare.csv", index=False)
-    history = metric_history(
-        plot_frame["run_id"].tolist(), schema.CURVE_METRICS, tracking_uri=args.tracking_uri
-    )
+    history = curve_history(plot_frame["run_id"].tolist(), tracking_uri=args.tracking_uri)
     per_class = per_class_frame(plot_frame["run_id"].tolist(), tracking_uri=args.tracking_uri)
     fig = compare_figure(plot_frame, history, args.metric, per_class)
     fig.savefig(out / "compare.png", dpi=110)
 
-    with pd.option_context(
-        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
-    ):
-        print(table.drop(columns=["run_id"]).to_string(index=False))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(_shown(table.drop(columns=["run_id"])).to_string(index=False))
     _print_seed_groups(every)
     print(f"wrote {out / 'compare.csv'} and {out / 'compare.png'}")
     return 0
@@ -278,10 +331,29 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return 0
 
 
-def _add_ranking(parser: argparse.ArgumentParser) -> None:
-    """The store, the experiment, and the metric and mode that rank its runs."""
+def _add_ranking(parser: argparse.ArgumentParser, *, found: bool = False) -> None:
+    """The store, the experiment, and the metric and mode that rank its runs. With `found`
+    (compare), no metric named means the first of `schema.RANK_PREFERENCE` the runs have, so
+    that runs of any trainer (Hugging Face's `eval_accuracy`, say) rank without options;
+    promotion names its rule explicitly."""
     add_tracking_uri(parser)
     add_experiment(parser)
+    if found:
+        parser.add_argument(
+            "--metric",
+            default=None,
+            help=f"metric to rank runs by (default: {schema.DEFAULT_RANK_METRIC}, else the "
+            "first the runs have of test and validation accuracy and loss, under newsdesk's, "
+            "Hugging Face's or Lightning's usual names)",
+        )
+        parser.add_argument(
+            "--mode",
+            choices=["max", "min"],
+            default=None,
+            help="whether higher or lower is better (default: max, min for the losses found "
+            "by default)",
+        )
+        return
     parser.add_argument(
         "--metric", default=schema.DEFAULT_RANK_METRIC, help="metric to rank runs by"
     )
@@ -292,7 +364,7 @@ def _add_ranking(parser: argparse.ArgumentParser) -> None:
 
 def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
     compare = sub.add_parser("compare", help="rank runs, write compare.csv and compare.png")
-    _add_ranking(compare)
+    _add_ranking(compare, found=True)
     compare.add_argument("--out", default=".", help="folder for compare.csv and compare.png")
     compare.add_argument(
         "--parent",

@@ -10,8 +10,10 @@ from mlflow.tracking import MlflowClient
 from tracker.schema import (
     BEST_VAL_ACC,
     BEST_VAL_LOSS,
+    CURVE_ALIASES,
     MODEL_TAG,
     PARENT_RUN_TAG,
+    RANK_PREFERENCE,
     SEED_GROUP_TAG,
     STEPS,
     TEST_REPORT_ARTIFACT,
@@ -100,14 +102,12 @@ def runs_frame(
                 "seed_group",
             ]
         )
-    history = metric_history(
-        frame["run_id"].tolist(), [VAL_ACC, VAL_LOSS, TRAIN_LOSS], tracking_uri=tracking_uri
-    )
-    grouped = history.groupby(["run_id", "key"])["value"]
+    history = curve_history(frame["run_id"].tolist(), tracking_uri=tracking_uri)
+    grouped = history.groupby(["run_id", "key"])
     derived = {
-        BEST_VAL_ACC: (grouped.max(), VAL_ACC),
-        BEST_VAL_LOSS: (grouped.min(), VAL_LOSS),
-        STEPS: (grouped.count(), TRAIN_LOSS),
+        BEST_VAL_ACC: (grouped["value"].max(), VAL_ACC),
+        BEST_VAL_LOSS: (grouped["value"].min(), VAL_LOSS),
+        STEPS: (grouped["step"].max(), TRAIN_LOSS),
     }
     best = pd.DataFrame(
         {
@@ -117,7 +117,46 @@ def runs_frame(
             for column, (values, key) in derived.items()
         }
     )
-    return frame.merge(best, left_on="run_id", right_index=True, how="left")
+    frame = frame.merge(best, left_on="run_id", right_index=True, how="left")
+    frame[STEPS] = frame[STEPS].astype("Int64")  # a count: no decimals, missing as <NA>
+    return frame
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of `runs_frame` that hold metrics (logged or derived), sorted."""
+    fixed = {"run_id", "run_name", "model", "status", "start_time", "duration_s"}
+    fixed |= {"parent_run_id", "seed_group", "trials", "best_trial", "best_trial_run_id"}
+    return sorted(c for c in frame.columns if c not in fixed and not c.startswith("params."))
+
+
+def rank_metric(frame: pd.DataFrame) -> tuple[str, str] | None:
+    """What to rank `frame`'s runs by when the user named nothing: the first metric of
+    `schema.RANK_PREFERENCE` that some run has, with its direction; None when none has."""
+    for metric, mode in RANK_PREFERENCE:
+        if metric in frame.columns and frame[metric].notna().any():
+            return metric, mode
+    return None
+
+
+def curve_history(run_ids: Sequence[str], tracking_uri: str | None = None) -> pd.DataFrame:
+    """`metric_history` of the curves (`schema.CURVE_ALIASES`) under their newsdesk names: per
+    run and curve, the first name the run logged it under (`eval_loss` of a Hugging Face run
+    becomes `val/loss`)."""
+    names = [name for aliases in CURVE_ALIASES.values() for name in aliases]
+    history = metric_history(run_ids, names, tracking_uri=tracking_uri)
+    if history.empty:
+        return history
+    parts = []
+    for canonical, aliases in CURVE_ALIASES.items():
+        mine = history[history["key"].isin(aliases)]
+        if mine.empty:
+            continue
+        rank = mine["key"].map({name: i for i, name in enumerate(aliases)})
+        first = rank.groupby(mine["run_id"]).transform("min")
+        parts.append(mine[rank == first].assign(key=canonical))
+    if not parts:
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
 
 
 def collapse_sweeps(frame: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:

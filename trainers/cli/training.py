@@ -24,6 +24,7 @@ from trainers.cli.overrides import setting_names, typed_overrides, unknown_setti
 from trainers.cli.requests import Parallel, ResumeRequest, Settings, TrainRequest
 from trainers.cli.wiring import (
     checkpoint_dir,
+    forget_resume_checkpoint,
     log_threads,
     new_checkpointer,
     open_logger,
@@ -167,6 +168,8 @@ def _train_one(request, name, all_configs, prepared, dist, threads, *, seed, gro
             outcome = runner(model_configs[name], data_configs[name], prepared[name], log)
         else:
             outcome = _train_neural(request, name, log, configs, prepared[name], dist, threads)
+    if runner is None:
+        forget_resume_checkpoint(log)
     return _report(name, log.run_id, outcome)
 
 
@@ -273,6 +276,7 @@ def _resume(
                 dist=dist,
                 governor=governor,
             )
+    forget_resume_checkpoint(log)
     print(
         f"{name}: run {run.run_id} resumed and finished  "
         f"test/acc {outcome.test_metrics[schema.TEST_ACC]:.4f}  steps {outcome.result.global_step}"

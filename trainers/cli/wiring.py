@@ -9,6 +9,7 @@ reads or sets MLflow's process-wide state.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from trainers.cli.requests import Parallel, Tracking
 from trainers.loop import TrainingDiverged, TrainingInterrupted
 from trainers.state import STATIC_KEYS, Checkpointer, plain
 from trainers.threads import ThreadChoice, ThreadGovernor, choose_for_process
+
+_log = logging.getLogger(__name__)
 
 
 def open_logger(
@@ -95,6 +98,16 @@ def new_checkpointer(
     )
     log.set_tags({schema.RESUME_CHECKPOINT_TAG: str(checkpointer.path)})
     return checkpointer
+
+
+def forget_resume_checkpoint(log: TrainingLogger) -> None:
+    """After a run finished (its resume checkpoint removed, its logger closed): remove the
+    tag that pointed at the checkpoint, so a finished run names no file that is gone. A
+    store that refuses now leaves the tag; `newsdesk resume` then says the file is missing."""
+    try:
+        log.client.delete_tag(log.run_id, schema.RESUME_CHECKPOINT_TAG)
+    except Exception as exc:  # noqa: BLE001 - the run is stored and finished either way
+        _log.warning("run %s keeps its resume-checkpoint tag: %s", log.run_id, exc)
 
 
 @contextmanager
