@@ -128,7 +128,7 @@ TEXTCNN = ModelSpec(
     model="trainers.models.textcnn:TextCNN",
     # Three epochs suffice with the n-gram bag beside the convolutions; the tables (bag and
     # tokens) are sparse. Ten evaluations in batches of 256 (its folded convolutions are
-    # memory-bound at 1,024), patience still half the steps.
+    # memory-bound at 1,024); with evaluations further apart, three without gain end it.
     train_defaults=_frozen(
         {
             "epochs": 3,
@@ -137,7 +137,7 @@ TEXTCNN = ModelSpec(
             "lr_decay": "linear",
             "min_steps": 1000,
             "evaluations": 10,
-            "min_patience_evaluations": 5,
+            "patience_evaluations": 3,
             "eval_batch_size": 256,
         }
     ),
@@ -166,6 +166,7 @@ LSTM = ModelSpec(
             "lr_decay": "linear",
             "min_steps": 700,
             "evaluations": 7,
+            "patience_evaluations": 3,
         }
     ),
     data_defaults=_frozen({"tokenizer": "char+word"}),

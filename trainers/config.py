@@ -58,9 +58,11 @@ class TrainConfig:
     evaluations: int = 20
     eval_batch_size: int = 1024
     patience: int | None = None  # optimizer steps without improvement of `monitor`
-    # The derived patience is at least this many evaluations (`resolve_schedule`); a model
-    # evaluated less often (TextCNN: 10 a run) sets it lower to keep stopping at half the steps.
-    min_patience_evaluations: int = 10
+    # Unless `patience` is given, training stops after this many evaluations without
+    # improvement (`resolve_schedule`): a little past the best, however many steps the budget
+    # (`min_steps`) allows a small corpus; the best weights are restored either way. A model
+    # evaluated less often per run (TextCNN, LSTM) waits fewer evaluations.
+    patience_evaluations: int = 4
     monitor: str = "val/loss"
     mode: Literal["min", "max"] = "min"
     # Training stops (run FAILED) at a non-finite loss, or at a loss this many times the first.
@@ -79,10 +81,10 @@ class TrainConfig:
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"train.{name} must be a positive finite number, got {value}")
         sizes = (self.batch_size, self.eval_every or 1, self.epochs, self.eval_batch_size)
-        if min(*sizes, self.min_patience_evaluations) < 1:
+        if min(*sizes, self.patience_evaluations) < 1:
             raise ValueError(
                 "train.batch_size, eval_every, eval_batch_size, epochs and "
-                "min_patience_evaluations must be >= 1"
+                "patience_evaluations must be >= 1"
             )
         if self.min_steps < 0 or (self.patience is not None and self.patience < 1):
             raise ValueError("train.min_steps must be >= 0 and train.patience >= 1")
@@ -115,15 +117,15 @@ def data_config_for(model: str, given: dict[str, object] | None = None) -> DataC
 def resolve_schedule(config: TrainConfig, n_train: int) -> TrainConfig:
     """The config with its schedule fixed for `n_train` examples (per process): epochs raised
     to reach `min_steps`, and `eval_every` (`evaluations` per run, 5 to 200 steps apart) and
-    `patience` (half the steps, at least `min_patience_evaluations`) derived where not set. What it
-    returns is what the run logs as `train.*`, and what a resume continues with."""
+    `patience` (`patience_evaluations` evaluations) derived where not set. What it returns is
+    what the run logs as `train.*`, and what a resume continues with."""
     steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     total = steps_per_epoch * epochs
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     eval_every = config.eval_every or min(200, max(5, total // max(1, config.evaluations)))
-    patience = config.patience or max(total // 2, config.min_patience_evaluations * eval_every)
+    patience = config.patience or config.patience_evaluations * eval_every
     return dataclasses.replace(config, epochs=epochs, eval_every=eval_every, patience=patience)
 
 

@@ -163,6 +163,7 @@ def train(
     logger: MetricLogger,
     *,
     progress: bool = True,
+    progress_label: str = "",
     checkpointer: Checkpointer | None = None,
     resume: dict[str, Any] | None = None,
     dist: Distributed | None = None,
@@ -186,7 +187,7 @@ def train(
     loop = _Loop(parts, data, config, logger, checkpointer, dist)
     loop.on_validation = on_validation
     loop.governor = governor
-    return loop.run(resume, progress)
+    return loop.run(resume, progress, progress_label)
 
 
 class _Loop:
@@ -220,7 +221,9 @@ class _Loop:
             world_size=dist.world_size if dist is not None else 1,
         )
 
-    def run(self, resume: dict[str, Any] | None, progress: bool) -> TrainResult:
+    def run(
+        self, resume: dict[str, Any] | None, progress: bool, progress_label: str = ""
+    ) -> TrainResult:
         if resume is not None:
             self.state = TrainingState.restore(resume, self.parts)
             world_size = self.dist.world_size if self.dist is not None else 1
@@ -238,10 +241,13 @@ class _Loop:
             initial=self.state.global_step,
             steps_per_epoch=self.parts.steps_per_epoch,
             enabled=progress,
+            label=progress_label,
         )
         try:
             with _StopRequests() as stop:
                 self._epochs(bar, stop, resuming=resume is not None)
+            if self.state.stopped_early:
+                bar.say(self._stop_reason())
         finally:
             bar.close()
         return self._finish()
@@ -358,6 +364,14 @@ class _Loop:
                 f"training loss {loss_value:.4g} at step {state.global_step} is over "
                 f"{threshold:g} times the first loss ({state.first_loss:.4g}); lower train.lr"
             )
+
+    def _stop_reason(self) -> str:
+        state, config = self.state, self.config
+        return (
+            f"stopped early at step {state.global_step} of {self.parts.total_steps}: "
+            f"{config.monitor} did not improve for {config.patience} steps; keeping the best, "
+            f"step {state.best_step}"
+        )
 
     def _evaluate_if_due(self) -> bool:
         """Validate every `eval_every` steps and at the last; True when training should end."""

@@ -17,7 +17,9 @@ LINES_PER_EPOCH = 4
 
 
 class Progress:
-    """`update` once per optimizer step; `close` at the end."""
+    """`update` once per optimizer step; `close` at the end. `label` (the model's name) leads
+    every line, so that trainings one after another (`--model all`) or side by side can be told
+    apart."""
 
     def __init__(
         self,
@@ -27,9 +29,11 @@ class Progress:
         steps_per_epoch: int = 1,
         enabled: bool = True,
         stream: TextIO | None = None,
+        label: str = "",
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
         self._enabled = enabled
+        self._prefix = f"{label}: " if label else ""
         self._total = total
         self._every = max(1, steps_per_epoch // LINES_PER_EPOCH)
         self._bar = None
@@ -37,6 +41,7 @@ class Progress:
             self._bar = tqdm(
                 total=total,
                 initial=initial,
+                desc=label or None,
                 unit="step",
                 dynamic_ncols=True,
                 leave=False,
@@ -53,10 +58,19 @@ class Progress:
         elif step % self._every == 0 or step == self._total:
             shown = "" if math.isnan(val_acc) else f"  val_acc {val_acc:.4f}"
             print(
-                f"step {step}/{self._total}  epoch {epoch}  loss {loss:.4f}{shown}",
+                f"{self._prefix}step {step}/{self._total}  epoch {epoch}  loss {loss:.4f}{shown}",
                 file=self._stream,
                 flush=True,
             )
+
+    def say(self, text: str) -> None:
+        """One line about the training (why it stopped), under the bar or among the lines."""
+        if not self._enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(f"{self._prefix}{text}", file=self._stream)
+        else:
+            print(f"{self._prefix}{text}", file=self._stream, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

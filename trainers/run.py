@@ -110,6 +110,7 @@ def run_training(
             train_config,
             logger,
             progress=progress,
+            progress_label=model_name,
             checkpointer=checkpointer,
             resume=resume,
             dist=dist,

@@ -16,15 +16,17 @@ from trainers.data.pipeline import prepare_data
 def test_a_small_corpus_gets_enough_steps_and_a_large_one_keeps_its_epochs():
     small = resolve_schedule(train_config_for("fasttext"), 1000)  # 8 steps per epoch
     assert small.epochs == 125 and small.epochs * 8 >= 1000
-    assert small.eval_every == 50 and small.patience == 500
+    # Patience is a few evaluations, not a share of the budget: a small corpus, which gets
+    # many epochs, stops a little past its best.
+    assert small.eval_every == 50 and small.patience == 200
     large = resolve_schedule(train_config_for("fasttext"), 45_000)  # 352 steps per epoch
-    assert large.epochs == 5 and large.eval_every == 88 and large.patience == 880
+    assert large.epochs == 5 and large.eval_every == 88 and large.patience == 352
     lstm = resolve_schedule(train_config_for("lstm"), 45_000)
     # 3 epochs of 352 steps pass its 700; 7 evaluations (few passes over the dev split).
-    assert lstm.epochs == 3 and lstm.eval_every == 150 and lstm.patience == 1500
-    # TextCNN is evaluated 10 times a run; it still stops after half its steps without gain.
+    assert lstm.epochs == 3 and lstm.eval_every == 150 and lstm.patience == 450
+    # TextCNN is evaluated 10 times a run; three evaluations without gain end it.
     textcnn = resolve_schedule(train_config_for("textcnn"), 1000)  # 125 epochs of 8 steps
-    assert textcnn.eval_every == 100 and textcnn.patience == 500
+    assert textcnn.eval_every == 100 and textcnn.patience == 300
     # What the user sets stays: epochs given are the budget; eval_every and patience kept.
     mine = resolve_schedule(train_config_for("fasttext", {"epochs": 2, "eval_every": 3}), 1000)
     assert (mine.epochs, mine.eval_every) == (2, 3)
@@ -75,7 +77,7 @@ def test_the_derived_values_are_logged_as_the_run_s_params(thucnews_slice, store
     params = run.data.params
     assert params["train.min_steps"] == "1000"
     assert params["train.epochs"] == "200"  # 640 lines: 5 steps per epoch, 1,000 steps
-    assert params["train.eval_every"] == "5" and params["train.patience"] == "50"
+    assert params["train.eval_every"] == "5" and params["train.patience"] == "20"  # 4 evaluations
     # FastText's per-model defaults: the linear model's features (characters, their bigrams,
     # words), the sparse table at its own rate, the best checkpoint by validation accuracy.
     assert params["data.tokenizer"] == "ngrams" and params["train.sparse_lr"] == "0.002"

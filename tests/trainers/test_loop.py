@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 
 import pytest
@@ -158,9 +160,17 @@ def test_early_stopping_on_an_explicit_monitor(tiny):
     config = TrainConfig(
         epochs=50, batch_size=64, eval_every=5, patience=10, monitor="val/acc", mode="max", lr=1e-2
     )
-    result = train(_model("fasttext", {"buckets": 1000}, tiny), tiny, config, log, progress=False)
+    said = io.StringIO()
+    with contextlib.redirect_stderr(said):
+        result = train(
+            _model("fasttext", {"buckets": 1000}, tiny), tiny, config, log, progress_label="ft"
+        )
     assert result.stopped_early
     assert result.global_step < 50 * 10
+    assert (
+        f"ft: stopped early at step {result.global_step} of {config.epochs * 10}: val/acc did "
+        f"not improve for 10 steps; keeping the best, step {result.best_step}"
+    ) in said.getvalue()
     val = log.history("val/acc")
     assert result.best_value == max(v for _, v in val)
     assert result.global_step - result.best_step >= 10
