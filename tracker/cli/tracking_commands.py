@@ -420,7 +420,11 @@ def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
     )
     prom.set_defaults(func=cmd_promote)
 
-    pred = sub.add_parser("predict", help="predict topics of raw headlines")
+    pred = sub.add_parser(
+        "predict",
+        help="predict the labels of raw headlines with a registered model (the classes it was "
+        "trained on: the demo's sentiment, THUCNews's topics)",
+    )
     add_tracking_uri(pred)
     pred.add_argument("texts", nargs="*", metavar="TEXT", help="headlines to classify")
     pred.add_argument(
