@@ -70,3 +70,37 @@ def test_the_slug_matches_githubs() -> None:
         "when-things-fail-nothing-lost-nothing-twice"
     )
     assert slug("Sweeps: `newsdesk sweep`") == "sweeps-newsdesk-sweep"
+
+
+DOTTED = re.compile(r"`((?:tracker|trainers)(?:\.\w+)+)`")
+FROM_IMPORT = re.compile(r"^\s*from ((?:tracker|trainers)[\w.]*) import \(?([\w, ]+)", re.M)
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `a.b.c` names a module, or an attribute of the longest module prefix."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(found, name):
+                return False
+            found = getattr(found, name)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_id)
+def test_every_module_path_the_docs_name_exists(page: Path) -> None:
+    """`tracker.dashboard.compare.runs_frame` in a page, or `from tracker.x import y` in its
+    code, must import: a renamed module is a broken page."""
+    text = page.read_text(encoding="utf-8")
+    named = set(DOTTED.findall(text))
+    for module, names in FROM_IMPORT.findall(text):
+        named |= {f"{module}.{n.strip()}" for n in names.split(",") if n.strip()}
+    broken = sorted(path for path in named if not _resolves(path))
+    assert not broken, f"{_id(page)} names what does not exist: {broken}"

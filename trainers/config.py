@@ -116,15 +116,19 @@ def data_config_for(model: str, given: dict[str, object] | None = None) -> DataC
 
 def resolve_schedule(config: TrainConfig, n_train: int) -> TrainConfig:
     """The config with its schedule fixed for `n_train` examples (per process): epochs raised
-    to reach `min_steps`, and `eval_every` (`evaluations` per run, 5 to 200 steps apart) and
-    `patience` (`patience_evaluations` evaluations) derived where not set. What it returns is
+    to reach `min_steps`, and `eval_every` (`evaluations` per run, at least one an epoch, 5 to
+    200 steps apart) and `patience` (`patience_evaluations` evaluations) derived where not set. What it returns is
     what the run logs as `train.*`, and what a resume continues with."""
     steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     total = steps_per_epoch * epochs
     if config.max_steps is not None:
         total = min(total, config.max_steps)
-    eval_every = config.eval_every or min(200, max(5, total // max(1, config.evaluations)))
+    # At least once an epoch: a small corpus, whose step budget spans many epochs, is
+    # evaluated as often as it changes, so that early stopping sees its best and ends soon
+    # after it.
+    spacing = min(total // max(1, config.evaluations), steps_per_epoch)
+    eval_every = config.eval_every or min(200, max(5, spacing))
     patience = config.patience or config.patience_evaluations * eval_every
     return dataclasses.replace(config, epochs=epochs, eval_every=eval_every, patience=patience)
 
