@@ -71,6 +71,7 @@ bench: install
 	$(PY) benchmarks/server_processes.py --out benchmarks/results
 	$(PY) benchmarks/startup.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/busy_machine.py --max-steps 150 --out benchmarks/results
+	$(PY) benchmarks/demo_stopping.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -117,8 +117,8 @@ def data_config_for(model: str, given: dict[str, object] | None = None) -> DataC
 def resolve_schedule(config: TrainConfig, n_train: int) -> TrainConfig:
     """The config with its schedule fixed for `n_train` examples (per process): epochs raised
     to reach `min_steps`, and `eval_every` (`evaluations` per run, at least one an epoch, 5 to
-    200 steps apart) and `patience` (`patience_evaluations` evaluations) derived where not set. What it returns is
-    what the run logs as `train.*`, and what a resume continues with."""
+    200 steps apart) and `patience` (`patience_evaluations` evaluations) derived where not
+    set. What it returns is what the run logs as `train.*`, and what a resume continues with."""
     steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     total = steps_per_epoch * epochs
