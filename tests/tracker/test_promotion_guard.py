@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import mlflow.pyfunc
 import pytest
 from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
@@ -13,6 +14,18 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import newsdesk_command
 from tracker.cli import main
 from tracker.dashboard.registry import promote
+
+
+class _Echo(mlflow.pyfunc.PythonModel):
+    """The smallest model that loads: `promote` loads the winner before it crowns it."""
+
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+def _give_files(client, model_id: str, folder) -> None:
+    mlflow.pyfunc.save_model(str(folder), python_model=_Echo())
+    client.log_model_artifacts(model_id, str(folder))
 
 
 def _run_with_model(client, exp_id: str, acc: float, status=LoggedModelStatus.READY) -> tuple:
@@ -25,12 +38,13 @@ def _run_with_model(client, exp_id: str, acc: float, status=LoggedModelStatus.RE
 
 
 @pytest.mark.slow
-def test_the_best_of_101_runs_wins_and_only_a_ready_model_is_registered(store_uri):
+def test_the_best_of_101_runs_wins_and_only_a_ready_model_is_registered(store_uri, tmp_path):
     """On main the first page (100) of logged models was read: with 101 runs, test/acc 0.5 was
     promoted over 0.99; a PENDING model was picked over a READY one."""
     client = MlflowClient(tracking_uri=store_uri)
     exp_id = client.create_experiment("many")
     best_run, ready = _run_with_model(client, exp_id, 0.99)  # the oldest of them all
+    _give_files(client, ready, tmp_path / "model")
     newer = client.create_logged_model(exp_id, name="model", source_run_id=best_run)  # PENDING
     for _ in range(100):
         _run_with_model(client, exp_id, 0.5)

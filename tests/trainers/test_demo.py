@@ -1,6 +1,8 @@
-"""`newsdesk demo` at its defaults, as `make demo` runs it, in a fresh folder (issue 38, item 1):
-each neural model stops a little past its best, every progress line names its model, the
-predicted labels are the corpus's, and what it prints is what the README shows."""
+"""`newsdesk demo` as `make demo` runs it, in a fresh folder (issue 38, item 1): every progress
+line names its model, the predicted labels are the corpus's, and what it prints is what the
+README shows. The trainings are cut short (`--max-steps`) to keep the suite's time; how far
+the default trainings go on a small corpus is `test_small_corpus.py`'s, and the demo's own at
+its defaults `benchmarks/demo_stopping.py`'s."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from readme_demo import BEGIN, END  # noqa: E402
 
 pytestmark = pytest.mark.slow  # four real trainings: not in `make check`
+MAX_STEPS = 30
 
 MODELS = ("linear", "fasttext", "textcnn", "lstm")
 LABELS = ("positive", "neutral", "negative")
@@ -49,7 +52,7 @@ def demo(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("demo")
     newsdesk = newsdesk_command()[0]
     done = subprocess.run(
-        newsdesk_command("demo"),
+        newsdesk_command("demo", "--max-steps", str(MAX_STEPS)),
         cwd=folder,
         capture_output=True,
         text=True,
@@ -64,30 +67,14 @@ def demo(tmp_path_factory) -> dict:
     }
 
 
-def test_each_neural_model_stops_a_little_past_its_best(demo):
-    client = MlflowClient(tracking_uri=demo["uri"])
-    experiment = client.get_experiment_by_name("newsdesk")
-    runs = {
-        r.data.tags[schema.MODEL_TAG]: r for r in client.search_runs([experiment.experiment_id])
-    }
-    assert set(runs) == set(MODELS)
-    for model in ("fasttext", "textcnn", "lstm"):
-        run = runs[model]
-        params, metrics = run.data.params, run.data.metrics
-        steps = max(m.step for m in client.get_metric_history(run.info.run_id, schema.TRAIN_LOSS))
-        per_epoch = -(-int(params["data.train_size"]) // int(params["train.batch_size"]))
-        budget = int(params["train.epochs"]) * per_epoch
-        best = int(metrics[schema.BEST_AT_STEP])
-        patience, every = int(params["train.patience"]), int(params["train.eval_every"])
-        assert steps < budget / 2, f"{model}: {steps} of {budget} steps"
-        assert best < steps <= best + patience + every, (model, best, steps)
-        assert f"{model}: stopped early at step {steps}" in demo["err"]
-
-
 def test_every_progress_line_names_its_model(demo):
     progress = [line for line in demo["err"].splitlines() if " step " in line]
-    assert progress
+    assert {line.split(":", 1)[0] for line in progress} == {"fasttext", "textcnn", "lstm"}
     assert all(line.split(":", 1)[0] in MODELS for line in progress), progress[:5]
+    client = MlflowClient(tracking_uri=demo["uri"])
+    experiment = client.get_experiment_by_name("newsdesk")
+    runs = client.search_runs([experiment.experiment_id])
+    assert {r.data.tags[schema.MODEL_TAG] for r in runs} == set(MODELS)
 
 
 def test_predictions_are_the_corpus_s_labels(demo):

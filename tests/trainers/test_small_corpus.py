@@ -28,7 +28,7 @@ def bench_slice(source: Path, target: Path, train_lines: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def small_corpus_accuracy(thucnews_dir, tmp_path_factory) -> dict[str, float]:
+def small_corpus_runs(thucnews_dir, tmp_path_factory) -> dict:
     folder = bench_slice(thucnews_dir, tmp_path_factory.mktemp("s") / "1k", 1000)
     store = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
     vectors = thucnews_dir / "char_embeddings_200d.npz"
@@ -41,7 +41,29 @@ def small_corpus_accuracy(thucnews_dir, tmp_path_factory) -> dict[str, float]:
     client = MlflowClient(tracking_uri=store)
     runs = client.search_runs([client.get_experiment_by_name("small").experiment_id])
     assert {int(r.data.params["data.train_size"]) for r in runs} == {1000}
-    return {r.data.tags[schema.MODEL_TAG]: r.data.metrics[schema.TEST_ACC] for r in runs}
+    return {"client": client, "runs": {r.data.tags[schema.MODEL_TAG]: r for r in runs}}
+
+
+@pytest.fixture(scope="module")
+def small_corpus_accuracy(small_corpus_runs) -> dict[str, float]:
+    return {m: r.data.metrics[schema.TEST_ACC] for m, r in small_corpus_runs["runs"].items()}
+
+
+@pytest.mark.parametrize("model", ["fasttext", "textcnn", "lstm"])
+def test_each_model_stops_a_little_past_its_best(small_corpus_runs, model):
+    """At the defaults a 1,000-line corpus has a budget of about 1,000 steps (125 epochs);
+    early stopping ends it a few evaluations after its best (issue 38, item 1)."""
+    run = small_corpus_runs["runs"][model]
+    history = small_corpus_runs["client"].get_metric_history(run.info.run_id, schema.TRAIN_LOSS)
+    steps = max(m.step for m in history)
+    params = run.data.params
+    per_epoch = -(-int(params["data.train_size"]) // int(params["train.batch_size"]))
+    budget = int(params["train.epochs"]) * per_epoch
+    best = int(run.data.metrics[schema.BEST_AT_STEP])
+    patience, every = int(params["train.patience"]), int(params["train.eval_every"])
+    assert every <= per_epoch  # evaluated at least once an epoch
+    assert steps < budget / 2, f"{model}: {steps} of {budget} steps"
+    assert best < steps <= best + patience + every, (model, best, steps)
 
 
 @pytest.mark.parametrize(
