@@ -7,17 +7,14 @@ model is loaded for prediction.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 from tracker import schema
 from tracker.cli.errors import UsageError
 from tracker.cli.options import add_experiment, add_tracking_uri, is_server_uri
-from tracker.server.mlflow_server import JOB_EXECUTION_ENV
 from tracker.shipping.config import WriterConfig
-from tracker.store.location import default_spool_dir, resolve_store
+from tracker.store.location import default_spool_dir, existing_store, resolve_store
 
 # How long `sync` retries a store that takes nothing: as long as a closing logger waits.
 SYNC_PATIENCE_S = WriterConfig.close_timeout_s
@@ -305,30 +302,35 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    uri = resolve_store(args.tracking_uri).tracking_uri
+    """The MLflow UI on the store, in the foreground, opening on the experiment's runs; Ctrl-C
+    or SIGTERM stops every process it started (`tracker.server.mlflow_ui`)."""
+    from tracker.server.mlflow_server import ServerError
+    from tracker.server.mlflow_ui import MlflowUi, UiConfig, runs_page
+
+    uri = existing_store(args.tracking_uri)
     if is_server_uri(uri):
         # A tracking server serves the UI itself; `mlflow ui` cannot run on an HTTP store.
         print(f"the tracking server {uri} serves the MLflow UI: open {uri} in a browser")
         return 0
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it")
-    env = {**os.environ}
-    env.setdefault(JOB_EXECUTION_ENV, "false")  # the UI's jobs are none of newsdesk's
+    ui = MlflowUi(UiConfig(uri, host=args.host, port=args.port, workers=args.workers))
     try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
+        ui.start()
+        page = runs_page(ui.config.url, _experiment_id(uri, args.experiment))
+        print(f"MLflow UI: {page}  (store {uri}); Ctrl-C stops it", flush=True)
+        return ui.wait()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line raises it as one)
         return 0
+    except ServerError as exc:
+        raise OSError(str(exc)) from None
+    finally:
+        ui.stop()
+
+
+def _experiment_id(uri: str, name: str) -> str | None:
+    from mlflow.tracking import MlflowClient
+
+    experiment = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
+    return experiment.experiment_id if experiment is not None else None
 
 
 def _add_ranking(parser: argparse.ArgumentParser, *, found: bool = False) -> None:
@@ -442,6 +444,10 @@ def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
 
     ui = sub.add_parser("ui", help="start the MLflow UI on the store, bound to 127.0.0.1")
     add_tracking_uri(ui)
+    add_experiment(ui)
     ui.add_argument("--port", type=int, default=5000, help="port of the UI")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (this machine only)")
+    ui.add_argument(
+        "--workers", type=int, default=1, help="server processes (MLflow's own default is 4)"
+    )
     ui.set_defaults(func=cmd_ui)
