@@ -86,7 +86,13 @@ class MlflowUi:
         require_free_port(self.config.host, self.config.port)
         env = {**os.environ}
         env.setdefault(JOB_EXECUTION_ENV, "false")  # the UI's jobs are none of newsdesk's
-        self.proc = subprocess.Popen(ui_command(self.config), env=env, start_new_session=True)
+        # The server's own log goes to stderr: stdout carries the one line with the address.
+        self.proc = subprocess.Popen(
+            ui_command(self.config),
+            env=env,
+            stdout=sys.stderr.fileno(),
+            start_new_session=True,
+        )
         wait_healthy(self.config.url, self.proc, timeout)
         return self
 
