@@ -53,9 +53,7 @@ def main() -> int:
     args = parser.parse_args()
     output, took = run_demo()
     today = datetime.date.today().isoformat()
-    note = (
-        f"<!-- written by scripts/readme_demo.py on {today}; the demo took {took:.0f} s -->"
-    )
+    note = f"<!-- written by scripts/readme_demo.py on {today}; the demo took {took:.0f} s -->"
     args.readme.write_text(replace_block(args.readme.read_text(), output, note))
     print(f"README demo output updated ({len(output.splitlines())} lines, demo {took:.0f} s)")
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from tracker.interface import RunStatus, status_on_exit
 from tracker.logger.params import to_param_values
+from tracker.logger.singulars import SingularCalls
 from tracker.logger.validation import (
     metric_values,
     validate_artifact_path,
@@ -24,7 +25,7 @@ from tracker.logger.validation import (
 )
 
 
-class MemoryLogger:
+class MemoryLogger(SingularCalls):
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self.run_id = f"memory-{uuid.uuid4().hex}"
         self.records: list[tuple[int, dict[str, float]]] = []
@@ -55,15 +56,6 @@ class MemoryLogger:
         for key in metrics:
             validate_metric_name(key)
         self.records.append((step, dict(metric_values(metrics))))
-
-    def log_metric(self, key: str, value: float, *, step: int) -> None:
-        self.log_metrics({key: value}, step=step)
-
-    def log_param(self, key: str, value: Any) -> None:
-        self.log_params({key: value})
-
-    def set_tag(self, key: str, value: Any) -> None:
-        self.set_tags({key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self.params.update(to_param_values(params))

@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from tracker.logger.artifacts import new_artifact, stage_copy, upload_now, write_dict
 from tracker.logger.params import to_param_values
+from tracker.logger.singulars import SingularCalls
 from tracker.logger.validation import (
     STEP_MAX,
     STEP_MIN,
@@ -31,7 +32,7 @@ from tracker.shipping.wal import json_line, metrics_line
 from tracker.shipping.writer import WalWriter
 
 
-class RunLogWriter:
+class RunLogWriter(SingularCalls):
     """Appends what the loop hands over to `wal`, the log of run `run_id`.
 
     After `close` (`_closed`), metrics are refused and artifacts are uploaded at once
@@ -87,18 +88,6 @@ class RunLogWriter:
             raise  # else the refused name
         if pairs:
             self._wal.write(metrics_line(int(time.time() * 1000), step, pairs))
-
-    def log_metric(self, key: str, value: float, *, step: int) -> None:
-        """One metric: `log_metrics({key: value}, step=step)`, as MLflow users type it."""
-        self.log_metrics({key: value}, step=step)
-
-    def log_param(self, key: str, value: Any) -> None:
-        """One param: `log_params({key: value})`."""
-        self.log_params({key: value})
-
-    def set_tag(self, key: str, value: Any) -> None:
-        """One tag: `set_tags({key: value})`."""
-        self.set_tags({key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log (nested) params as dotted keys; they are written in the background."""

@@ -55,17 +55,24 @@ def _mlflow_executable() -> str:
     return str(beside) if beside.exists() else "mlflow"
 
 
+def mlflow_command(subcommand: str, host: str, port: int, workers: int) -> list[str]:
+    """`mlflow server` or `mlflow ui` bound to `host:port`, with `workers` server processes."""
+    return [
+        _mlflow_executable(),
+        subcommand,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
 def server_command(config: ServerConfig) -> list[str]:
     """The command line; the backend store URI is not on it (see `server_environment`)."""
     command = [
-        _mlflow_executable(),
-        "server",
-        "--host",
-        config.host,
-        "--port",
-        str(config.port),
-        "--workers",
-        str(config.workers),
+        *mlflow_command("server", config.host, config.port, config.workers),
         "--serve-artifacts",
         "--artifacts-destination",
         str(Path(config.artifacts_destination).resolve()),

@@ -17,9 +17,13 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from tracker.server.mlflow_server import JOB_EXECUTION_ENV, STOP_GRACE_S, wait_healthy
+from tracker.server.mlflow_server import (
+    JOB_EXECUTION_ENV,
+    STOP_GRACE_S,
+    mlflow_command,
+    wait_healthy,
+)
 
 
 class PortInUse(OSError):
@@ -59,18 +63,10 @@ def require_free_port(host: str, port: int) -> None:
 
 
 def ui_command(config: UiConfig) -> list[str]:
-    beside = Path(sys.executable).with_name("mlflow")
     return [
-        str(beside) if beside.exists() else "mlflow",
-        "ui",
+        *mlflow_command("ui", config.host, config.port, config.workers),
         "--backend-store-uri",
         config.tracking_uri,
-        "--host",
-        config.host,
-        "--port",
-        str(config.port),
-        "--workers",
-        str(config.workers),
     ]
 
 
