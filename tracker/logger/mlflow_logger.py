@@ -162,10 +162,14 @@ class TrainingLogger(RunLogWriter):
         self._interrupts.__enter__()
         # Inside the block the run is MLflow's active run, so that a library's own
         # `mlflow.log_*` calls (autologging, an evaluation helper) reach this run and store.
-        self._as_active_run = as_active_run(
-            self.client.get_run(self.run_id), self.location.tracking_uri
-        )
-        self._as_active_run.__enter__()
+        # A store that stopped answering since the run was made costs only that.
+        try:
+            run = self.client.get_run(self.run_id)
+        except Exception as exc:  # noqa: BLE001 - the training must not fail on a convenience
+            _log.warning("run %s is not MLflow's active run: %s", self.run_id, exc)
+        else:
+            self._as_active_run = as_active_run(run, self.location.tracking_uri)
+            self._as_active_run.__enter__()
         return self
 
     def __exit__(
