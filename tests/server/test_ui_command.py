@@ -63,7 +63,10 @@ def test_ui_serves_the_runs_page_with_one_process_and_stops_them_all(trained_sto
             time.sleep(0.2)
         assert not _group(pgid), "a process of the UI outlived newsdesk ui"
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", port))  # the port is free again
+            # Nothing listens on it any more (SO_REUSEADDR: closed connections may linger
+            # in TIME_WAIT, which a new server may bind over, as the UI itself does).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
     finally:
         if ui.poll() is None:
             ui.kill()
