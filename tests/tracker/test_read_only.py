@@ -11,6 +11,8 @@ from tests.conftest import newsdesk_command
 from tracker import TrainingLogger, WriterConfig
 from tracker.store.location import nearest_store
 
+pytestmark = pytest.mark.slow  # starts `newsdesk` processes
+
 
 def run_in(folder, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
