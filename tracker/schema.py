@@ -43,7 +43,6 @@ TEST_MACRO_F1 = "test/macro_f1"
 SAMPLES_PER_S = "perf/samples_per_s"
 TRAIN_SECONDS = "perf/train_seconds"
 WALL_TIME_S = "perf/wall_time_s"
-BEST_STEP = "best_step"
 END_METRICS = (
     TEST_LOSS,
     TEST_ACC,
@@ -51,7 +50,6 @@ END_METRICS = (
     SAMPLES_PER_S,
     TRAIN_SECONDS,
     WALL_TIME_S,
-    BEST_STEP,
 )
 
 # Per class of the test split, named by the class names of `class.txt` (Unicode kept):

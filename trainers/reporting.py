@@ -117,7 +117,6 @@ def log_results(
         schema.SAMPLES_PER_S: result.samples_per_s,
         schema.TRAIN_SECONDS: result.train_seconds,
         schema.WALL_TIME_S: time.perf_counter() - started,
-        schema.BEST_STEP: result.best_step,
     }
     report = classification_report(result.test, names)
     logger.log_metrics({**test_metrics, **per_class_metrics(report)}, step=result.global_step)

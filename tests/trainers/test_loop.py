@@ -25,7 +25,6 @@ END_KEYS = [
     "perf/samples_per_s",
     "perf/train_seconds",
     "perf/wall_time_s",
-    "best_step",
 ]
 
 
