@@ -68,13 +68,10 @@ def add_sync_command(sub: argparse._SubParsersAction) -> None:
 def _ranked_table(frame, metric: str, mode: str):
     """The printed ranking: one `run` column (its name, and its model where the name does
     not say it), the test and training metrics newsdesk's runs have, the ranking metric."""
-    frame = frame.copy()
-    model = frame["model"] if "model" in frame.columns else None
+    frame = frame.copy()  # `runs_frame` always has `model` (None without the tag)
     frame["run_name"] = [
-        f"{name} ({kind})" if isinstance(kind, str) and kind and kind not in str(name) else name
-        for name, kind in zip(
-            frame["run_name"], model if model is not None else [None] * len(frame), strict=True
-        )
+        f"{name} ({kind})" if isinstance(kind, str) and kind not in str(name) else name
+        for name, kind in zip(frame["run_name"], frame["model"], strict=True)
     ]
     columns = {
         "run_name": "run",

@@ -81,28 +81,27 @@ def resolve_target(
     if experiment is None:
         experiment = _experiment_from(client, env, run_id, active)
     if run_id is None and parent_run_id is None and active is not None:
-        parent_run_id = active
+        parent_run_id = active.info.run_id
     return RunTarget(
         experiment, run_id, parent_run_id, system_metrics_interval(system_metrics_interval_s, env)
     )
 
 
-def _active_run_here(client: Any) -> str | None:
-    """The id of MLflow's active run in this thread when it is a run of `client`'s store
-    (a run of another store cannot be a parent here)."""
+def _active_run_here(client: Any) -> Any | None:
+    """MLflow's active run in this thread, as `client`'s store has it; None when there is
+    none or it is a run of another store (which cannot be a parent here)."""
     fluent = sys.modules.get("mlflow.tracking.fluent")
     active = fluent.active_run() if fluent is not None else None
     if active is None:
         return None
     try:
-        client.get_run(active.info.run_id)
+        return client.get_run(active.info.run_id)
     except Exception:  # noqa: BLE001 - MlflowException: not a run of this store
         return None
-    return active.info.run_id
 
 
 def _experiment_from(
-    client: Any, env: MutableMapping[str, str], run_id: str | None, active: str | None
+    client: Any, env: MutableMapping[str, str], run_id: str | None, active: Any | None
 ) -> str:
     if run_id is not None:
         return client.get_experiment(client.get_run(run_id).info.experiment_id).name
@@ -111,5 +110,5 @@ def _experiment_from(
     if env.get(EXPERIMENT_ID_ENV):
         return client.get_experiment(env[EXPERIMENT_ID_ENV]).name
     if active is not None:
-        return client.get_experiment(client.get_run(active).info.experiment_id).name
+        return client.get_experiment(active.info.experiment_id).name
     return DEFAULT_EXPERIMENT

@@ -76,12 +76,9 @@ def existing_store(
     it was looked for, instead of an empty database (and folder) made in the working
     directory."""
     env = os.environ if environ is None else environ
-    uri = tracking_uri or env.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_URI
+    uri = resolve_store(tracking_uri, env, create=False).tracking_uri
     db = sqlite_path(uri)
-    if db is None:
-        return uri
-    db = db if db.is_absolute() else Path.cwd() / db
-    if not db.is_file():
+    if db is not None and not db.is_file():
         given = (
             "--tracking-uri"
             if tracking_uri
@@ -92,7 +89,7 @@ def existing_store(
             f"the folder you trained in, or point --tracking-uri (or {ENV_TRACKING_URI}) at "
             "the store"
         )
-    return f"sqlite:///{db}"
+    return uri
 
 
 def nearest_store(start: Path | None = None) -> str | None:
