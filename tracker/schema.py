@@ -153,3 +153,8 @@ def left_open(status: str, tags: Mapping[str, str]) -> bool:
     process died (the distributed launcher, a sweep) may still end it with the reason."""
     died = PROCESS_DIED_TAG in tags and FAILURE_REASON_TAG not in tags
     return status == "RUNNING" or (status == "FAILED" and died)
+
+
+# One JSON record per validation (`trainers.evaluation_log`): the dev confusion matrix and the
+# most confident misclassified dev headlines, at `evaluations/dev/step_<global_step>.json`.
+EVALUATIONS_DIR = "evaluations/dev"

@@ -26,6 +26,7 @@ from trainers.config import TrainConfig, resolve_schedule
 from trainers.data.pipeline import PreparedData, Tensors
 from trainers.distributed import Distributed
 from trainers.evaluate import Evaluation, evaluate
+from trainers.evaluation_log import evaluation_file, evaluation_record
 from trainers.progress import Progress
 from trainers.reporting import RunResult
 from trainers.state import Checkpointer, TrainingParts, TrainingState
@@ -398,6 +399,7 @@ class _Loop:
         self.logger.log_metrics(
             {schema.VAL_LOSS: ev.loss, schema.VAL_ACC: ev.acc}, step=state.global_step
         )
+        self._log_evaluation(ev)
         state.val_history.append((state.global_step, ev.loss, ev.acc))
         state.last_val_acc = ev.acc
         value = self.sign * (ev.loss if config.monitor == schema.VAL_LOSS else ev.acc)
@@ -408,6 +410,13 @@ class _Loop:
         if improved:
             return False
         return state.global_step - state.best_step >= config.patience
+
+    def _log_evaluation(self, ev: Evaluation) -> None:
+        """The dev confusion matrix and the most confident mistakes at this step, for the
+        dashboard's view of the classifier over the evaluations."""
+        corpus = self.data.corpus
+        record = evaluation_record(self.state.global_step, ev, corpus.dev.texts, corpus.label_names)
+        self.logger.log_dict(record, evaluation_file(self.state.global_step))
 
     def _log_best(self, loss: float, acc: float, improved: bool) -> None:
         """Log the best-so-far values that this evaluation improved (NaN never improves)."""

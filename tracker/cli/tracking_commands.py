@@ -14,7 +14,7 @@ from tracker import schema
 from tracker.cli.errors import UsageError
 from tracker.cli.options import add_experiment, add_tracking_uri, is_server_uri
 from tracker.shipping.config import WriterConfig
-from tracker.store.location import default_spool_dir, existing_store, resolve_store
+from tracker.store.location import default_spool_dir, existing_store, redact, resolve_store
 
 # How long `sync` retries a store that takes nothing: as long as a closing logger waits.
 SYNC_PATIENCE_S = WriterConfig.close_timeout_s
@@ -299,35 +299,51 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """The MLflow UI on the store, in the foreground, opening on the experiment's runs; Ctrl-C
-    or SIGTERM stops every process it started (`tracker.server.mlflow_ui`)."""
+    """newsdesk's dashboard on the store, in the foreground, in this one process; with
+    `--mlflow-port`, the MLflow UI beside it (its own process group), which the dashboard's
+    runs link to. Ctrl-C or SIGTERM stops everything it started."""
+    from tracker.board.app import BoardConfig
+    from tracker.board.serve import serve
     from tracker.server.mlflow_server import ServerError
-    from tracker.server.mlflow_ui import MlflowUi, UiConfig, runs_page
+    from tracker.server.mlflow_ui import MlflowUi, UiConfig
+    from tracker.server.ports import bind_port
 
     uri = existing_store(args.tracking_uri)
+    mlflow: MlflowUi | None = None
+    link = None
     if is_server_uri(uri):
-        # A tracking server serves the UI itself; `mlflow ui` cannot run on an HTTP store.
-        print(f"the tracking server {uri} serves the MLflow UI: open {uri} in a browser")
-        return 0
-    ui = MlflowUi(UiConfig(uri, host=args.host, port=args.port, workers=args.workers))
+        link = redact_server(uri)  # the tracking server serves the MLflow UI itself
+    elif args.mlflow_port is not None:
+        mlflow = MlflowUi(UiConfig(uri, host=args.host, port=args.mlflow_port, workers=1))
+    sock = bind_port(args.host, args.port)
     try:
-        ui.start()
-        page = runs_page(ui.config.url, _experiment_id(uri, args.experiment))
-        print(f"MLflow UI: {page}  (store {uri}); Ctrl-C stops it", flush=True)
-        return ui.wait()
+        if mlflow is not None:
+            mlflow.start()
+            link = mlflow.config.url
+        page = f"http://{args.host}:{args.port}/"
+        print(f"newsdesk dashboard: {page}  (store {redact(uri)}); Ctrl-C stops it", flush=True)
+        if link:
+            print(f"MLflow UI: {link}", flush=True)
+        serve(BoardConfig(uri, experiment=args.experiment, mlflow_ui=link), sock)
+        return 0
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line raises it as one)
         return 0
     except ServerError as exc:
         raise OSError(str(exc)) from None
     finally:
-        ui.stop()
+        sock.close()
+        if mlflow is not None:
+            mlflow.stop()
 
 
-def _experiment_id(uri: str, name: str) -> str | None:
-    from mlflow.tracking import MlflowClient
+def redact_server(uri: str) -> str:
+    """A server's address without credentials in it, to show and to link to."""
+    from urllib.parse import urlsplit, urlunsplit
 
-    experiment = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
-    return experiment.experiment_id if experiment is not None else None
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def _add_ranking(parser: argparse.ArgumentParser, *, found: bool = False) -> None:
@@ -439,12 +455,18 @@ def add_dashboard_commands(sub: argparse._SubParsersAction) -> None:
     pred.add_argument("--out", default=None, help="CSV path for --file (default: stdout)")
     pred.set_defaults(func=cmd_predict)
 
-    ui = sub.add_parser("ui", help="start the MLflow UI on the store, bound to 127.0.0.1")
+    ui = sub.add_parser(
+        "ui", help="newsdesk's live dashboard on the store, bound to 127.0.0.1 (read-only)"
+    )
     add_tracking_uri(ui)
     add_experiment(ui)
-    ui.add_argument("--port", type=int, default=5000, help="port of the UI")
+    ui.add_argument("--port", type=int, default=5000, help="port of the dashboard")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (this machine only)")
     ui.add_argument(
-        "--workers", type=int, default=1, help="server processes (MLflow's own default is 4)"
+        "--mlflow-port",
+        type=int,
+        default=None,
+        help="also start the MLflow UI on this port (one more process); the dashboard's runs "
+        "link to it (default: none; a tracking server's own UI is linked without it)",
     )
     ui.set_defaults(func=cmd_ui)

@@ -10,10 +10,8 @@ printed opens the experiment's runs.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,10 +22,7 @@ from tracker.server.mlflow_server import (
     mlflow_command,
     wait_healthy,
 )
-
-
-class PortInUse(OSError):
-    """The UI's port is taken; the message names it and says what to do."""
+from tracker.server.ports import require_free_port
 
 
 @dataclass(frozen=True)
@@ -45,21 +40,6 @@ class UiConfig:
 def runs_page(base: str, experiment_id: str | None) -> str:
     """The experiment's runs table (the model-training view), or the UI's front page."""
     return f"{base}/#/experiments/{experiment_id}/runs" if experiment_id else base
-
-
-def require_free_port(host: str, port: int) -> None:
-    """Bind the port for a moment: taken, it is `PortInUse` before anything starts."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise PortInUse(
-                f"port {port} on {host} is in use (another newsdesk ui or mlflow server?); "
-                "stop it, or choose another port with --port"
-            ) from None
 
 
 def ui_command(config: UiConfig) -> list[str]:
