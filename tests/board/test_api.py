@@ -114,7 +114,7 @@ def test_a_running_run_changes_version_with_each_new_point_and_shows_it(store_ur
         assert first["status"] == "RUNNING" and first["points"] == {"train/loss": 1}
         log.log_metrics({"train/loss": math.nan}, step=2)
         assert log.flush(timeout=30)
-        time.sleep(0.35)  # the listing is cached for a moment
+        time.sleep(0.25)  # the listing is cached for a moment
         second = client.get(f"/api/runs?experiment={exp}").json()["runs"][0]
         assert second["version"] != first["version"]
         curve = client.get(
@@ -123,7 +123,7 @@ def test_a_running_run_changes_version_with_each_new_point_and_shows_it(store_ur
         assert curve["total"] == 2 and curve["markers"] == [{"x": 2.0, "kind": "nan"}]
     finally:
         log.close()
-    time.sleep(0.35)
+    time.sleep(0.25)
     ended = client.get(f"/api/runs?experiment={exp}").json()["runs"][0]
     assert ended["status"] == "FINISHED"
 

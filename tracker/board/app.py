@@ -1,7 +1,7 @@
 """The dashboard's web application (Starlette, which MLflow already brings): the page, its
 vendored scripts, and a read-only JSON API over one store.
 
-The page polls `/api/runs` every second; a run whose `version` changed has its curves fetched
+The page polls `/api/runs` four times a second; a run whose `version` changed has its curves fetched
 again, already cut to the chart's width (`tracker.board.series`). Curves are cached here per
 run and key until the run's version changes, so a finished run is read from the store once.
 """
@@ -27,7 +27,7 @@ from tracker.board.series import Series, downsample, series_from
 from tracker.board.sources import RunRecord, Source, open_source
 
 STATIC = Path(__file__).parent / "static"
-RUNS_TTL_S = 0.3  # one listing serves the burst of requests a page update makes
+RUNS_TTL_S = 0.2  # one listing serves the burst of requests a page update makes
 MAX_CACHED_SERIES = 4000
 MAX_CURVES = 400  # runs x keys in one request
 

@@ -54,12 +54,10 @@ def downsample(
     if lo is not None or hi is not None:
         first = 0 if lo is None else int(np.searchsorted(x, lo, side="left"))
         last = len(x) if hi is None else int(np.searchsorted(x, hi, side="right"))
-        total = last - first
         # One point beyond each edge, so the line runs to the border of the zoomed view.
         first, last = max(0, first - 1), min(len(x), last + 1)
         x, y = x[first:last], y[first:last]
-    else:
-        total = len(x)
+    total = len(x)
     finite = np.isfinite(y)
     fx, fy = x[finite], y[finite]
     budget = POINTS_PER_COLUMN * columns

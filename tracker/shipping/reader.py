@@ -76,7 +76,7 @@ class LogReader:
                         self.positions[seg.name] = end
                         continue
                     if not len(pending):
-                        self.pending_since = time.monotonic()
+                        self.pending_since = _since(record)
                     self.positions[seg.name] = end
                     if kind == "m":
                         pending.metrics.extend(record.points)
@@ -108,3 +108,15 @@ class LogReader:
 def _changes(params: dict[str, str], items: dict[str, str]) -> bool:
     """Whether `items` gives a param of the batch another value (merged, one would vanish)."""
     return any(key in params and params[key] != value for key, value in items.items())
+
+
+def _since(record: Record) -> float:
+    """When a batch that starts with `record` began waiting, on the monotonic clock: for
+    points, when they were logged (their timestamp), so that a point that waited in the log
+    while the shipper slept is not made to wait a whole `flush_interval_s` more once read;
+    for anything else, now."""
+    now = time.monotonic()
+    if record.kind != "m" or not record.points:
+        return now
+    age = time.time() - record.points[0][2] / 1000.0
+    return now - min(max(age, 0.0), 3600.0)

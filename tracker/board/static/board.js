@@ -2,7 +2,7 @@
 // tracker.board.app and draws with uPlot (vendored under static/vendor/uplot).
 "use strict";
 
-const POLL_MS = 1000;
+const POLL_MS = 250;
 const FOLLOW_COUNT = 6;
 const CURVES = ["train/loss", "val/loss", "val/acc"];
 const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777",
