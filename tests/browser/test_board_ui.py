@@ -104,7 +104,7 @@ def _page(board: dict, fragment: str = "", width: int = 1500, height: int = 1000
 
 def _screenshot(page, name: str, tmp_path: Path) -> Path:
     target = tmp_path / name
-    page.screenshot(path=str(target), full_page=True)
+    page.screenshot(path=str(target))
     docs = os.environ.get("NEWSDESK_DOCS_SCREENSHOTS")
     if docs:
         shutil.copy(target, Path(docs) / name)
@@ -198,6 +198,7 @@ def test_the_slider_steps_the_confusion_matrix_through_the_evaluations(board, tm
         page.select_option("#eval-base", f"run:{board['runs']['fasttext']}")
         expect(page.locator("#changes-view")).to_contain_text("fasttext")
         assert matrix.inner_text() != last_text or count == 1
+        page.locator("#eval-run").scroll_into_view_if_needed()
         _screenshot(page, "board_classifier.png", tmp_path)
     finally:
         context.close()
@@ -210,7 +211,7 @@ def _ink(image: Image.Image) -> np.ndarray:
 
 def test_chinese_class_names_render_as_distinct_glyphs(board, tmp_path):
     ids = ",".join(board["runs"][m] for m in ("linear", "fasttext", "textcnn", "lstm"))
-    context, page = _page(board, f"exp={board['experiment_id']}&runs={ids}", height=1400)
+    context, page = _page(board, f"exp={board['experiment_id']}&runs={ids}", height=1000)
     try:
         heads = page.locator("#f1-heatmap th.class-name")
         expect(heads).to_have_count(10)
@@ -230,6 +231,7 @@ def test_chinese_class_names_render_as_distinct_glyphs(board, tmp_path):
             if images[n].shape == images[same_length[0]].shape
         }
         assert len(drawn) > 1, "every class name drew the same pixels (tofu)"
+        page.locator("#finals").scroll_into_view_if_needed()
         _screenshot(page, "board_compare.png", tmp_path)
     finally:
         context.close()

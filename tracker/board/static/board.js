@@ -274,8 +274,8 @@ async function refreshCompare() {
   const paramKeys = Object.keys(c.params);
   parts.push(el("h3", {}, "Params that differ"));
   parts.push(paramKeys.length
-    ? el("table", { id: "params-diff" }, el("tr", {}, el("th", { class: "text" }, "param"), c.runs.map((r) => el("th", {}, r.name))),
-      paramKeys.map((k) => el("tr", {}, el("td", { class: "text" }, k), c.params[k].map((v) => el("td", {}, v ?? "-")))))
+    ? el("div", { class: "scroll" }, el("table", { id: "params-diff" }, el("tr", {}, el("th", { class: "text" }, "param"), c.runs.map((r) => el("th", {}, r.name))),
+      paramKeys.map((k) => el("tr", {}, el("td", { class: "text" }, k), c.params[k].map((v) => el("td", {}, v ?? "-"))))))
     : el("p", { class: "empty" }, "the selected runs have the same params"));
   parts.push(el("h3", {}, "Final metrics ", el("small", {}, "Δ: against the linear baseline trained on the same data")));
   parts.push(el("table", { id: "finals" },
@@ -284,7 +284,8 @@ async function refreshCompare() {
       c.final_metrics.map((k) => {
         const m = row.metrics[k];
         const delta = m.delta === null ? "" : ` (${m.delta >= 0 ? "+" : ""}${fmt(m.delta, 3)})`;
-        return el("td", { class: m.delta > 0 ? "delta-pos" : m.delta < 0 ? "delta-neg" : "" }, fmt(m.value) + delta);
+        const better = /loss|seconds/.test(k) ? -m.delta : m.delta; // lower is better for these
+        return el("td", { class: better > 0 ? "delta-pos" : better < 0 ? "delta-neg" : "" }, fmt(m.value) + delta);
       }),
       el("td", { class: "text" }, row.baseline ? row.baseline.name : "-")))));
   parts.push(el("h3", {}, "Per-class test F1"));
