@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tracker.schema import DEFAULT_EXPERIMENT
-from tracker.store.location import resolve_store
+from tracker.store.location import redact, resolve_store
 
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
 
@@ -72,12 +72,14 @@ def command_name() -> str:
 
 
 def dashboard_hint(tracking_uri: str | None) -> str:
-    """Where to look at the runs: the server's own UI, or `newsdesk ui` on a local store.
+    """How to open newsdesk's dashboard on the runs just made, and its address.
 
-    `tracking_uri` is the `--tracking-uri` the user gave (None: environment or default).
+    `tracking_uri` is the `--tracking-uri` the user gave (None: environment or default); a
+    tracking server's own MLflow UI is named too.
     """
     resolved = resolve_store(tracking_uri, create=False).tracking_uri
+    option = f" --tracking-uri {redact(resolved)}" if tracking_uri else ""
+    hint = f"open the dashboard: {command_name()} ui{option}   then http://127.0.0.1:5000/"
     if is_server_uri(resolved):
-        return f"open the dashboard: {resolved} in a browser (the tracking server serves it)"
-    option = f" --tracking-uri {resolved}" if tracking_uri else ""
-    return f"open the dashboard: {command_name()} ui{option}   (then http://127.0.0.1:5000)"
+        hint += f"  (MLflow UI: {redact(resolved)})"
+    return hint
