@@ -62,6 +62,15 @@ def test_the_wheel_holds_every_module_of_both_packages(wheel):
     assert packaged == sources
 
 
+def test_the_wheel_holds_the_dashboards_page_and_vendored_chart_library(wheel):
+    """`newsdesk ui` serves these from the installed package: no CDN, no source checkout."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = ROOT / "tracker" / "board" / "static"
+    expected = {str(p.relative_to(ROOT)) for p in static.rglob("*") if p.is_file()}
+    assert "tracker/board/static/vendor/uplot/LICENSE" in expected
+    assert expected <= names, expected - names
+
+
 def test_a_fresh_environment_installs_the_core_then_the_trainers_extra(wheel, tmp_path):
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path)

@@ -8,7 +8,7 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from tracker import TrainingLogger, WriterConfig
+from tracker import TrainingLogger, WriterConfig, schema
 from tracker.board.app import BoardConfig, build_app
 from tracker.board.sources import RestSource, SqlSource
 
@@ -126,6 +126,24 @@ def test_a_running_run_changes_version_with_each_new_point_and_shows_it(store_ur
     time.sleep(0.25)
     ended = client.get(f"/api/runs?experiment={exp}").json()["runs"][0]
     assert ended["status"] == "FINISHED"
+
+
+def test_a_failed_run_shows_its_status_and_reason(store_uri):
+    with pytest.raises(RuntimeError):
+        with TrainingLogger("board", tracking_uri=store_uri, writer_config=WriterConfig()) as log:
+            log.log_metrics({"train/loss": 1.0}, step=1)
+            log.set_tags({schema.FAILURE_REASON_TAG: "loss became NaN at step 2"})
+            raise RuntimeError("diverged")
+    client = _client(store_uri)
+    (run,) = client.get(f"/api/runs?experiment={_experiment(client)}").json()["runs"]
+    assert run["status"] == "FAILED"
+    assert run["failure_reason"] == "loss became NaN at step 2"
+
+
+def test_an_experiment_id_that_is_not_one_is_a_bad_request(store):
+    client = _client(store["uri"])
+    answer = client.get("/api/runs?experiment=abc")
+    assert answer.status_code == 400 and "experiment" in answer.json()["error"]
 
 
 def test_the_page_and_its_vendored_chart_library_are_served(store):

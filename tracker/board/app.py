@@ -65,6 +65,8 @@ class Board:
         return runs
 
     def run_map(self, experiment_id: str) -> dict[str, RunRecord]:
+        if not experiment_id:
+            raise BadRequest("experiment is required")
         return {r.id: r for r in self.runs(experiment_id)}
 
     def series(self, run: RunRecord, key: str, by: str) -> Series:
@@ -116,8 +118,8 @@ def build_app(config: BoardConfig, source: Source | None = None) -> Starlette:
 
     def runs(request: Request):
         experiment = request.query_params.get("experiment", "")
-        if not experiment:
-            raise BadRequest("experiment is required")
+        if not experiment.isdigit() and not board.source.uri.startswith(("http:", "https:")):
+            raise BadRequest(f"experiment must be an experiment id, not {experiment!r}")
         return JSONResponse({"runs": [r.to_json() for r in board.runs(experiment)]})
 
     def curves(request: Request):
