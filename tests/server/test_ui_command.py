@@ -41,6 +41,17 @@ def trained_store(store_uri):
     return store_uri
 
 
+def _settings(port: int) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/settings", timeout=5) as a:
+                return json.load(a)
+        except OSError:
+            assert time.monotonic() < deadline, "the dashboard never answered"
+            time.sleep(0.2)
+
+
 def _stops_whole(ui: subprocess.Popen, pgids: set[int], port: int) -> None:
     ui.send_signal(signal.SIGTERM)
     assert ui.wait(timeout=60) == 0
@@ -82,6 +93,30 @@ def test_the_dashboard_is_one_process_and_sigterm_stops_it(trained_store, tmp_pa
     finally:
         if ui.poll() is None:
             ui.kill()
+
+
+def test_on_a_tracking_server_it_reads_its_api_and_links_its_mlflow_ui(trained_store, tmp_path):
+    from tracker.server.mlflow_server import TrackingServer
+
+    server = TrackingServer.on_free_port(trained_store, tmp_path / "artifacts").start()
+    port = free_port()
+    command = newsdesk_command("ui", "--tracking-uri", server.url, "--port", str(port))
+    ui = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert "newsdesk dashboard" in ui.stdout.readline()
+        assert ui.stdout.readline().strip() == f"MLflow UI: {server.url}"
+        settings = _settings(port)
+        assert settings["mlflow_ui"] == server.url
+        exp = next(e["id"] for e in settings["experiments"] if e["name"] == "uiexp")
+        url = f"http://127.0.0.1:{port}/api/runs?experiment={exp}"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            (run,) = json.load(answer)["runs"]
+        assert run["metrics"] == {"train/loss": 1.0}
+        _stops_whole(ui, set(), port)
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+        server.stop()
 
 
 def test_mlflow_port_starts_the_mlflow_ui_beside_it_and_stops_it_too(trained_store, tmp_path):

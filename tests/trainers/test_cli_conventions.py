@@ -109,13 +109,6 @@ def test_a_training_process_shows_no_dependency_warnings(thucnews_slice, tmp_pat
     assert "textcnn: run" in proc.stdout
 
 
-def test_ui_on_a_server_says_where_its_ui_is(capsys):
-    url = f"http://127.0.0.1:{free_port()}"
-    assert main(["ui", "--tracking-uri", url]) == 0
-    out = capsys.readouterr().out
-    assert f"open {url} in a browser" in out
-
-
 class _Failing(http.server.BaseHTTPRequestHandler):
     """A tracking server that answers every request with HTTP 500."""
 
