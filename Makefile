@@ -72,6 +72,8 @@ bench: install
 	$(PY) benchmarks/startup.py --data $(NEWSDESK_DATA) --out benchmarks/results
 	$(PY) benchmarks/busy_machine.py --max-steps 150 --out benchmarks/results
 	$(PY) benchmarks/demo_stopping.py --out benchmarks/results
+	$(PY) benchmarks/board.py --out benchmarks/results
+	$(PY) benchmarks/evaluation_record.py --data $(NEWSDESK_DATA) --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache
