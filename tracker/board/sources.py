@@ -174,9 +174,14 @@ class SqlSource:
         import numpy as np
 
         marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        # SQLite, without ANALYZE statistics, answers `key = ?` with the primary key's index,
+        # which starts with the key: it then walks that key's points of every run (200 ms on
+        # 200 runs x 10,000 points, instead of 7 ms). `+key` keeps the key out of the index
+        # choice, so the run's own index is used.
+        column = "+key" if self.engine.dialect.name == "sqlite" else "key"
         sql = (
             "SELECT step, timestamp, value, is_nan FROM metrics "
-            f"WHERE run_uuid = {marker} AND key = {marker}"
+            f"WHERE run_uuid = {marker} AND {column} = {marker}"
         )
         raw = self.engine.raw_connection()
         try:
