@@ -100,11 +100,15 @@ def test_on_a_tracking_server_it_reads_its_api_and_links_its_mlflow_ui(trained_s
 
     server = TrackingServer.on_free_port(trained_store, tmp_path / "artifacts").start()
     port = free_port()
-    command = newsdesk_command("ui", "--tracking-uri", server.url, "--port", str(port))
+    command = newsdesk_command(
+        "ui", "--tracking-uri", server.url, "--experiment", "uiexp", "--port", str(port)
+    )
     ui = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert "newsdesk dashboard" in ui.stdout.readline()
-        assert ui.stdout.readline().strip() == f"MLflow UI: {server.url}"
+        assert re.fullmatch(
+            rf"MLflow UI: {server.url}/#/experiments/\d+/runs", ui.stdout.readline().strip()
+        )
         settings = _settings(port)
         assert settings["mlflow_ui"] == server.url
         exp = next(e["id"] for e in settings["experiments"] if e["name"] == "uiexp")
@@ -122,13 +126,17 @@ def test_on_a_tracking_server_it_reads_its_api_and_links_its_mlflow_ui(trained_s
 def test_mlflow_port_starts_the_mlflow_ui_beside_it_and_stops_it_too(trained_store, tmp_path):
     port, mlflow_port = free_port(), free_port()
     command = newsdesk_command(
-        "ui", "--tracking-uri", trained_store, "--port", str(port),
+        "ui", "--tracking-uri", trained_store, "--experiment", "uiexp", "--port", str(port),
         "--mlflow-port", str(mlflow_port),
     )  # fmt: skip
     ui = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert "newsdesk dashboard" in ui.stdout.readline()
-        assert ui.stdout.readline().strip() == f"MLflow UI: http://127.0.0.1:{mlflow_port}"
+        line = ui.stdout.readline().strip()
+        # The experiment's runs (the model-training view), not MLflow's GenAI overview.
+        assert re.fullmatch(
+            rf"MLflow UI: http://127\.0\.0\.1:{mlflow_port}/#/experiments/\d+/runs", line
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=10) as a:
             assert a.status == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/settings", timeout=10) as a:

@@ -14,7 +14,13 @@ from tracker import schema
 from tracker.cli.errors import UsageError
 from tracker.cli.options import add_experiment, add_tracking_uri, is_server_uri
 from tracker.shipping.config import WriterConfig
-from tracker.store.location import default_spool_dir, existing_store, redact, resolve_store
+from tracker.store.location import (
+    default_spool_dir,
+    existing_store,
+    redact,
+    resolve_store,
+    without_credentials,
+)
 
 # How long `sync` retries a store that takes nothing: as long as a closing logger waits.
 SYNC_PATIENCE_S = WriterConfig.close_timeout_s
@@ -305,14 +311,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from tracker.board.app import BoardConfig
     from tracker.board.serve import serve
     from tracker.server.mlflow_server import ServerError
-    from tracker.server.mlflow_ui import MlflowUi, UiConfig
+    from tracker.server.mlflow_ui import MlflowUi, UiConfig, runs_page
     from tracker.server.ports import bind_port
 
     uri = existing_store(args.tracking_uri)
     mlflow: MlflowUi | None = None
     link = None
     if is_server_uri(uri):
-        link = redact_server(uri)  # the tracking server serves the MLflow UI itself
+        link = without_credentials(uri)  # the tracking server serves the MLflow UI itself
     elif args.mlflow_port is not None:
         mlflow = MlflowUi(UiConfig(uri, host=args.host, port=args.mlflow_port, workers=1))
     sock = bind_port(args.host, args.port)
@@ -322,8 +328,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
             link = mlflow.config.url
         page = f"http://{args.host}:{args.port}/"
         print(f"newsdesk dashboard: {page}  (store {redact(uri)}); Ctrl-C stops it", flush=True)
-        if link:
-            print(f"MLflow UI: {link}", flush=True)
+        if link:  # opening on the experiment's runs, not MLflow's GenAI overview
+            runs = runs_page(link, _experiment_id(uri, args.experiment))
+            print(f"MLflow UI: {runs}", flush=True)
         serve(BoardConfig(uri, experiment=args.experiment, mlflow_ui=link), sock)
         return 0
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line raises it as one)
@@ -336,14 +343,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
             mlflow.stop()
 
 
-def redact_server(uri: str) -> str:
-    """A server's address without credentials in it, to show and to link to."""
-    from urllib.parse import urlsplit, urlunsplit
+def _experiment_id(uri: str, name: str) -> str | None:
+    from mlflow.tracking import MlflowClient
 
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    experiment = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
+    return experiment.experiment_id if experiment is not None else None
 
 
 def _add_ranking(parser: argparse.ArgumentParser, *, found: bool = False) -> None:

@@ -118,6 +118,14 @@ def default_checkpoint_dir(location: StoreLocation) -> Path:
     return (base / "checkpoints").resolve()
 
 
+def without_credentials(uri: str) -> str:
+    """A server's address with no user or password in it: to link to from a page."""
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
 def redact(uri: str) -> str:
     """`uri` with its password replaced by `***`, for printing and logging."""
     parts = urlsplit(uri)
