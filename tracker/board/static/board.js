@@ -216,7 +216,9 @@ function draw(chart, order) {
     scales: { x: { time: false } },
     axes: [{ label: board.x === "step" ? "global_step" : "seconds since the run started" }, {}],
     series: [{ label: board.x }, ...ids.map((id) => ({
-      label: runLabel(runById(id) || { name: id }), stroke: colorOf(id), width: 1.5, spanGaps: true, points: { show: false },
+      // A curve of one or two points (the linear baseline's single validation) is drawn as dots.
+      label: runLabel(runById(id) || { name: id }), stroke: colorOf(id), width: 1.5, spanGaps: true,
+      points: { show: chart.curves[id].x.length <= 2, size: 7, fill: colorOf(id) },
     }))],
     cursor: { drag: { x: true, y: false } },
     hooks: {
