@@ -173,3 +173,22 @@ def test_sql_and_rest_sources_read_the_same_runs(store, tmp_path):
         assert sorted(zip(*a, strict=True)) == sorted(zip(*b, strict=True))
     finally:
         server.stop()
+
+
+def test_the_registry_lists_aliases_versions_and_their_runs(store):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=store["uri"])
+    client.create_registered_model("board-classifier")
+    for name in ("linear", "fasttext"):
+        run = store["runs"][name]
+        client.create_model_version("board-classifier", f"runs:/{run}/model", run_id=run)
+    client.set_registered_model_alias("board-classifier", "champion", "2")
+    client.set_registered_model_alias("board-classifier", "previous", "1")
+    (model,) = _client(store["uri"]).get("/api/registry").json()["models"]
+    assert model["aliases"] == {"champion": "2", "previous": "1"}
+    assert [v["version"] for v in model["versions"]] == ["2", "1"]
+    newest = model["versions"][0]
+    assert newest["aliases"] == ["champion"]
+    assert (newest["run_id"], newest["run_name"]) == (store["runs"]["fasttext"], "fasttext")
+    assert newest["experiment_id"] == _experiment(_client(store["uri"]))
