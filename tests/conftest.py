@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -200,13 +203,29 @@ def trained_store(thucnews_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     return {"uri": uri, "experiment": "dash", "data": data, "root": root}
 
 
+def copy_store(uri: str, folder: Path) -> str:
+    """A copy of a SQLite store's database in `folder` (the artifacts stay shared, read only)."""
+    target = folder / "mlflow.db"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(uri.removeprefix("sqlite:///"), target)
+    return f"sqlite:///{target}"
+
+
+def dashboard_settings(base_url: str, timeout: float = 30) -> dict:
+    """The `/api/settings` of a `newsdesk ui` at `base_url`, once it answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base_url.rstrip('/')}/api/settings", timeout=5) as a:
+                return json.load(a)
+        except OSError:
+            assert time.monotonic() < deadline, f"the dashboard at {base_url} never answered"
+            time.sleep(0.2)
+
+
 @pytest.fixture
 def trained_copy(trained_store: dict, tmp_path: Path) -> dict:
-    db = Path(trained_store["uri"].removeprefix("sqlite:///"))
-    target = tmp_path / "copy" / "mlflow.db"
-    target.parent.mkdir()
-    shutil.copy(db, target)
-    return {**trained_store, "uri": f"sqlite:///{target}"}
+    return {**trained_store, "uri": copy_store(trained_store["uri"], tmp_path / "copy")}
 
 
 # ----- real servers: a PostgreSQL cluster for the session, an mlflow server per test ---------

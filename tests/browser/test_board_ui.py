@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.browser.pages import TIMEOUT_MS, chromium
-from tests.conftest import newsdesk_command
+from tests.conftest import copy_store, dashboard_settings, newsdesk_command
 from tracker import TrainingLogger, WriterConfig
 from tracker.server.ports import free_port
 
@@ -53,9 +52,7 @@ def _spiky_run(uri: str, experiment: str) -> str:
 def board(trained_store: dict, tmp_path_factory: pytest.TempPathFactory):
     """`newsdesk ui` on a copy of the four trained runs, plus one run with a spike and a NaN."""
     root = tmp_path_factory.mktemp("board")
-    db = root / "mlflow.db"
-    shutil.copy(trained_store["uri"].removeprefix("sqlite:///"), db)
-    uri = f"sqlite:///{db}"
+    uri = copy_store(trained_store["uri"], root)
     spiky = _spiky_run(uri, trained_store["experiment"])
     from mlflow.tracking import MlflowClient
 
@@ -71,7 +68,7 @@ def board(trained_store: dict, tmp_path_factory: pytest.TempPathFactory):
     url = f"http://127.0.0.1:{port}/"
     try:
         assert "newsdesk dashboard" in ui.stdout.readline()
-        _wait_answering(url)
+        dashboard_settings(url)
         with chromium() as browser:
             yield {
                 "browser": browser, "url": url, "uri": uri, "runs": runs, "spiky": spiky,
@@ -81,17 +78,6 @@ def board(trained_store: dict, tmp_path_factory: pytest.TempPathFactory):
     finally:
         ui.terminate()
         ui.wait(timeout=30)
-
-
-def _wait_answering(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "api/settings", timeout=5):
-                return
-        except OSError:
-            assert time.monotonic() < deadline, "the dashboard never answered"
-            time.sleep(0.2)
 
 
 def _page(board: dict, fragment: str = "", width: int = 1500, height: int = 1000):

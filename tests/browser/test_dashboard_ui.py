@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from mlflow.tracking import MlflowClient
 from playwright.sync_api import expect
@@ -16,6 +14,7 @@ from tests.browser.pages import (
     run_metrics_url,
     runs_url,
 )
+from tests.conftest import copy_store
 from tracker.dashboard.registry import promote
 from tracker.server.mlflow_server import TrackingServer
 
@@ -28,9 +27,7 @@ MODELS = ("linear", "fasttext", "textcnn", "lstm")
 def ui(trained_store: dict, tmp_path_factory: pytest.TempPathFactory):
     """`mlflow server` on loopback over the four trained runs (a copy), the best promoted."""
     tmp_path = tmp_path_factory.mktemp("ui")
-    db = tmp_path / "mlflow.db"
-    shutil.copy(trained_store["uri"].removeprefix("sqlite:///"), db)
-    uri = f"sqlite:///{db}"
+    uri = copy_store(trained_store["uri"], tmp_path)
     result = promote(trained_store["experiment"], metric="test/acc", mode="max", tracking_uri=uri)
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(trained_store["experiment"])

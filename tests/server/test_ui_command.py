@@ -16,7 +16,7 @@ import urllib.request
 import psutil
 import pytest
 
-from tests.conftest import newsdesk_command
+from tests.conftest import dashboard_settings, newsdesk_command
 from tracker import TrainingLogger, WriterConfig
 from tracker.server.ports import free_port
 
@@ -39,17 +39,6 @@ def trained_store(store_uri):
     with TrainingLogger("uiexp", tracking_uri=store_uri, writer_config=WriterConfig()) as log:
         log.log_metric("train/loss", 1.0, step=1)
     return store_uri
-
-
-def _settings(port: int) -> dict:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/settings", timeout=5) as a:
-                return json.load(a)
-        except OSError:
-            assert time.monotonic() < deadline, "the dashboard never answered"
-            time.sleep(0.2)
 
 
 def _stops_whole(ui: subprocess.Popen, pgids: set[int], port: int) -> None:
@@ -109,7 +98,7 @@ def test_on_a_tracking_server_it_reads_its_api_and_links_its_mlflow_ui(trained_s
         assert re.fullmatch(
             rf"MLflow UI: {server.url}/#/experiments/\d+/runs", ui.stdout.readline().strip()
         )
-        settings = _settings(port)
+        settings = dashboard_settings(f"http://127.0.0.1:{port}")
         assert settings["mlflow_ui"] == server.url
         exp = next(e["id"] for e in settings["experiments"] if e["name"] == "uiexp")
         url = f"http://127.0.0.1:{port}/api/runs?experiment={exp}"

@@ -110,41 +110,19 @@ class Evaluations:
         self._records: dict[tuple[str, str], dict] = {}
 
     def of_run(self, run_id: str) -> list[dict]:
-        from mlflow.artifacts import download_artifacts
-
         listed = sorted(
             f.path for f in self.client.list_artifacts(run_id, EVALUATIONS_DIR) if not f.is_dir
         )
-        missing = [p for p in listed if (run_id, p) not in self._records]
-        if missing:
-            with tempfile.TemporaryDirectory() as tmp:
-                if len(missing) > 3:  # one download of the folder beats one request per file
-                    folder = Path(
-                        download_artifacts(
-                            run_id=run_id,
-                            artifact_path=EVALUATIONS_DIR,
-                            dst_path=tmp,
-                            tracking_uri=self.client.tracking_uri,
-                        )
-                    )
-                    files = {p: folder / Path(p).name for p in missing}
-                else:
-                    files = {
-                        p: Path(
-                            download_artifacts(
-                                run_id=run_id,
-                                artifact_path=p,
-                                dst_path=tmp,
-                                tracking_uri=self.client.tracking_uri,
-                            )
-                        )
-                        for p in missing
-                    }
-                for path, file in files.items():
-                    try:
-                        self._records[(run_id, path)] = json.loads(file.read_text("utf-8"))
-                    except (OSError, ValueError):
-                        continue  # a file still being uploaded: read on the next poll
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in listed:
+                if (run_id, path) in self._records:
+                    continue
+                # One file at a time: a folder download fetches every file again.
+                file = self.client.download_artifacts(run_id, path, tmp)
+                try:
+                    self._records[(run_id, path)] = json.loads(Path(file).read_text("utf-8"))
+                except (OSError, ValueError):
+                    continue  # a file still being uploaded: read on the next poll
         records = [self._records[(run_id, p)] for p in listed if (run_id, p) in self._records]
         return sorted(records, key=lambda r: r.get("step", 0))
 
